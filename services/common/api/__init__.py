@@ -1,0 +1,1 @@
+"""The app factory and what every service's API shares."""

@@ -1,0 +1,67 @@
+"""The app factory: every service's API is this plus its own routes."""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+
+import structlog
+from celery import Celery
+from fastapi import APIRouter, FastAPI
+
+from services.common.api import health, jobs
+from services.common.api.auth import ApiKeys
+from services.common.api.problems import install_problem_handlers
+from services.common.broker import async_client
+from services.common.jobs.keys import QueueKeys
+from services.common.jobs.ledger import Ledger
+from services.common.logging import configure_logging
+from services.common.metrics import HttpMetricsMiddleware
+from services.common.request_id import RequestIdMiddleware
+from services.common.settings import Settings
+
+Resources = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    *,
+    service: str,
+    settings: Settings,
+    routers: Sequence[APIRouter],
+    summary: str,
+    resources: Resources | None = None,
+) -> FastAPI:
+    """``resources`` opens and closes what the service's own routes need (a database)."""
+    configure_logging(service, log_format=settings.log_format, level=settings.log_level)
+    keys = QueueKeys(settings.key_namespace, service)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        client = async_client(settings)
+        app.state.ledger = Ledger(
+            client,
+            keys,
+            # Only builds message headers and bodies; it never connects.
+            Celery(service, set_as_current=False),
+            idempotency_ttl=settings.idempotency_ttl_seconds,
+            finished_ttl=settings.finished_job_ttl_seconds,
+        )
+        async with resources(app) if resources else nullcontext():
+            structlog.get_logger(__name__).info("api ready", queue=keys.queue_list)
+            yield
+        await client.aclose()
+
+    app = FastAPI(
+        title=f"Taskyard {service}",
+        summary=summary,
+        version="0.1.0",
+        # Behind the gateway's stripPrefix, so /docs finds /<service>/openapi.json.
+        root_path=f"/{service}",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.api_keys = ApiKeys(settings.api_keys)
+    install_problem_handlers(app, retry_after=settings.retry_after_seconds)
+    app.add_middleware(HttpMetricsMiddleware, service=service)
+    app.add_middleware(RequestIdMiddleware)
+    for router in (health.router, jobs.router, *routers):
+        app.include_router(router)
+    return app

@@ -1,0 +1,97 @@
+"""RFC 9457 problem details for every error, validation errors and broker outages included."""
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from services.common.broker import UNAVAILABLE
+from services.common.request_id import current_request_id
+
+MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class Problem(Exception):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": current_request_id(),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def unavailable(request: Request, retry_after: int) -> JSONResponse:
+    return problem_response(
+        request,
+        503,
+        "The job broker is unreachable; nothing was accepted. Try again shortly.",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def install_problem_handlers(app: FastAPI, *, retry_after: int) -> None:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(request, exc.status, exc.detail, headers=exc.headers, **exc.extra)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return problem_response(
+            request, exc.status_code, str(exc.detail), headers=dict(exc.headers or {})
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        # Never echo the rejected input back: it may hold addresses or secrets.
+        errors = [
+            {"loc": list(error["loc"]), "msg": error["msg"], "type": error["type"]}
+            for error in exc.errors()
+        ]
+        return problem_response(request, 422, "The request is not valid.", errors=errors)
+
+    async def on_broker_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("broker unavailable", error=type(exc).__name__)
+        return unavailable(request, retry_after)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(request, 500, "An unexpected error occurred.")
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    for error in UNAVAILABLE:
+        app.add_exception_handler(error, on_broker_down)
+    app.add_exception_handler(Exception, on_unexpected)

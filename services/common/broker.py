@@ -1,0 +1,37 @@
+"""Redis clients for the shared broker that fail fast instead of hanging or retrying.
+
+redis-py retries three times with backoff by default; an API must answer 503 within a
+second when the broker is down, so these clients never retry and time out quickly.
+"""
+
+import redis
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from services.common.settings import Settings
+
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+
+
+def async_client(settings: Settings) -> aioredis.Redis:
+    return aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        retry=AsyncRetry(NoBackoff(), 0),
+        decode_responses=True,
+        health_check_interval=30,
+    )
+
+
+def sync_client(settings: Settings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        retry=Retry(NoBackoff(), 0),
+        decode_responses=True,
+        health_check_interval=30,
+    )

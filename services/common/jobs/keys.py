@@ -1,0 +1,41 @@
+"""Where a service's queue and ledger live on the shared broker."""
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """All keys of one service share its prefix, which is also Celery's ``global_keyprefix``.
+
+    A shared broker shares the visibility sweep (celery#7651); a prefix per service keeps one
+    service's restore from touching another's messages and gives each a Redis ACL pattern.
+    """
+
+    namespace: str
+    service: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.namespace}:{self.service}:"
+
+    @property
+    def queue(self) -> str:
+        return self.service
+
+    @property
+    def queue_list(self) -> str:
+        """The list kombu pops for priority 0 (the other priorities are ``<list>\\x06\\x16<n>``)."""
+        return self.prefix + self.queue
+
+    @property
+    def dead_letters(self) -> str:
+        return self.prefix + "dead"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    def idempotency(self, tenant: str, key: str) -> str:
+        # Hashed so any client string makes a short, safe key.
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.prefix}idem:{tenant}:{digest}"

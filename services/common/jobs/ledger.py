@@ -1,0 +1,165 @@
+"""The API side of the ledger: submit, read, cancel, and the dead-letter list.
+
+A submission writes the job record and its queue message in one MULTI/EXEC, so that
+"202 was answered" and "the message is queued" are one atomic fact.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from celery import Celery
+from redis.exceptions import WatchError
+
+from services.common.jobs.keys import QueueKeys
+from services.common.jobs.message import task_message
+from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_id, utcnow
+from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
+
+
+class IdempotencyConflict(Exception):
+    """The same Idempotency-Key came with a different body."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    task: str
+    tenant: str
+    body_hash: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    request_id: str | None = None
+    countdown: float | None = None
+    job_id: str = field(default_factory=new_job_id)
+
+
+class Ledger:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: QueueKeys,
+        celery_app: Celery,
+        *,
+        idempotency_ttl: int,
+        finished_ttl: int,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.celery_app = celery_app
+        self.idempotency_ttl = idempotency_ttl
+        self.finished_ttl = finished_ttl
+        self._transition = client.register_script(SCRIPT)
+
+    async def submit(self, submission: Submission) -> tuple[Job, bool]:
+        """Queue a job, or return the one already made for this idempotency key.
+
+        Returns the job and whether it was created now. Concurrent submissions with one key
+        race on WATCH; the loser reads the winner's job.
+        """
+        if submission.idempotency_key is None:
+            async with self.client.pipeline(transaction=True) as pipe:
+                return await self._enqueue(submission, None, pipe), True
+        idem_key = self.keys.idempotency(submission.tenant, submission.idempotency_key)
+        while True:
+            async with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(idem_key)
+                    existing = cast(str | None, await pipe.get(idem_key))
+                    if existing is not None:
+                        return await self._existing(existing, submission), False
+                    return await self._enqueue(submission, idem_key, pipe), True
+                except WatchError:
+                    continue
+
+    async def _existing(self, stored: str, submission: Submission) -> Job:
+        job_id, _, body_hash = stored.partition(" ")
+        if body_hash != submission.body_hash:
+            raise IdempotencyConflict
+        job = await self.get(job_id)
+        if job is None:  # expired with its record; the key outlived it
+            raise IdempotencyConflict
+        return job
+
+    async def _enqueue(
+        self,
+        submission: Submission,
+        idempotency_key: str | None,
+        pipe: Any,
+    ) -> Job:
+        now = utcnow()
+        job = Job(
+            id=submission.job_id,
+            task=submission.task,
+            tenant=submission.tenant,
+            created_at=now,
+            updated_at=now,
+            payload=submission.payload,
+            request_id=submission.request_id,
+            body_hash=submission.body_hash,
+        )
+        message = task_message(
+            self.celery_app,
+            self.keys,
+            task=job.task,
+            job_id=job.id,
+            request_id=job.request_id,
+            countdown=submission.countdown,
+        )
+        pipe.multi()
+        pipe.hset(self.keys.job(job.id), mapping=encode(job.model_dump()))
+        if idempotency_key is not None:
+            pipe.set(idempotency_key, f"{job.id} {job.body_hash}", ex=self.idempotency_ttl)
+        pipe.lpush(self.keys.queue_list, message)
+        await pipe.execute()
+        return job
+
+    async def get(self, job_id: str) -> Job | None:
+        raw = cast(dict[str, str], await self.client.hgetall(self.keys.job(job_id)))
+        return decode(raw) if raw else None
+
+    async def cancel(self, job_id: str) -> Outcome:
+        """A queued job is skipped when its message arrives; a running one stops at its next
+        progress report."""
+        now = utcnow()
+        reply = await self._transition(
+            keys=[self.keys.job(job_id)],
+            args=script_args(
+                allowed=(JobStatus.queued, JobStatus.running),
+                fields={"status": JobStatus.cancelled, "finished_at": now, "updated_at": now},
+                expire_seconds=self.finished_ttl,
+            ),
+        )
+        return outcome(reply)
+
+    async def dead_letters(self, limit: int) -> list[Job]:
+        job_ids = cast(list[str], await self.client.zrevrange(self.keys.dead_letters, 0, limit - 1))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(self.keys.job(job_id))
+            records = await pipe.execute()
+        return [decode(raw) for raw in records if raw]
+
+    async def replay(self, job_id: str) -> Job | None:
+        """Queue a dead-lettered job again, atomically leaving the dead-letter list."""
+        job_key = self.keys.job(job_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            await pipe.watch(job_key, self.keys.dead_letters)
+            if await pipe.zscore(self.keys.dead_letters, job_id) is None:
+                return None
+            job = decode(cast(dict[str, str], await pipe.hgetall(job_key)))
+            message = task_message(
+                self.celery_app, self.keys, task=job.task, job_id=job.id, request_id=job.request_id
+            )
+            reset: dict[str, Any] = {
+                "status": JobStatus.queued,
+                "progress": 0.0,
+                "updated_at": utcnow(),
+                "finished_at": None,
+                "error": None,
+            }
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.hset(job_key, mapping=cast(dict[Any, Any], encode(reset)))
+            pipe.zrem(self.keys.dead_letters, job_id)
+            pipe.lpush(self.keys.queue_list, message)
+            await pipe.execute()
+        return job.model_copy(update=reset)

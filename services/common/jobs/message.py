@@ -1,0 +1,45 @@
+"""The queue message of a job, exactly as kombu's Redis transport stores it.
+
+The APIs push it with their own asyncio client inside the ledger's MULTI/EXEC instead of
+calling Celery's blocking publisher; Celery builds the protocol-2 headers and body.
+"""
+
+import base64
+import json
+import uuid
+
+from celery import Celery
+from kombu.serialization import dumps
+
+from services.common.jobs.keys import QueueKeys
+
+
+def task_message(
+    app: Celery,
+    keys: QueueKeys,
+    *,
+    task: str,
+    job_id: str,
+    request_id: str | None,
+    countdown: float | None = None,
+) -> str:
+    """Messages carry the job id only: the payload lives in the ledger or the data store."""
+    message = app.amqp.as_task_v2(job_id, task, args=(job_id,), countdown=countdown)
+    content_type, encoding, body = dumps(message.body, serializer="json")
+    headers = dict(message.headers, request_id=request_id)
+    return json.dumps(
+        {
+            "body": base64.b64encode(body.encode(encoding)).decode("ascii"),
+            "content-encoding": encoding,
+            "content-type": content_type,
+            "headers": headers,
+            "properties": {
+                **message.properties,
+                "delivery_mode": 2,
+                "delivery_info": {"exchange": keys.queue, "routing_key": keys.queue},
+                "priority": 0,
+                "body_encoding": "base64",
+                "delivery_tag": str(uuid.uuid4()),
+            },
+        }
+    )

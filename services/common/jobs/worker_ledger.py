@@ -1,0 +1,83 @@
+"""The worker side of the ledger: a job's life from running to an outcome."""
+
+from typing import Any
+
+import redis
+
+from services.common.jobs.keys import QueueKeys
+from services.common.jobs.model import Job, JobStatus, decode, utcnow
+from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
+
+_OPEN = (JobStatus.queued, JobStatus.running)
+
+
+class WorkerLedger:
+    def __init__(self, client: redis.Redis, keys: QueueKeys, *, finished_ttl: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.finished_ttl = finished_ttl
+        self._transition = client.register_script(SCRIPT)
+
+    def get(self, job_id: str) -> Job | None:
+        raw: dict[str, str] = self.client.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
+        return decode(raw) if raw else None
+
+    def begin(self, job_id: str) -> Job | None:
+        """Mark the job running; None when it must not run (finished, cancelled, unknown).
+
+        A job still "running" is allowed: that is a redelivery after a worker died.
+        """
+        now = utcnow()
+        result = self._apply(
+            job_id,
+            _OPEN,
+            {"status": JobStatus.running, "started_at": now, "updated_at": now},
+            increment="attempts",
+        )
+        return self.get(job_id) if result.applied else None
+
+    def progress(self, job_id: str, fraction: float) -> Outcome:
+        fields = {"progress": round(min(max(fraction, 0.0), 1.0), 4), "updated_at": utcnow()}
+        return self._apply(job_id, (JobStatus.running,), fields)
+
+    def succeed(self, job_id: str, result: dict[str, Any] | None) -> Outcome:
+        now = utcnow()
+        fields = {
+            "status": JobStatus.succeeded,
+            "progress": 1.0,
+            "result": result,
+            "error": None,
+            "finished_at": now,
+            "updated_at": now,
+        }
+        return self._apply(job_id, (JobStatus.running,), fields, expire=self.finished_ttl)
+
+    def retry_later(self, job_id: str, error: str) -> Outcome:
+        fields = {"status": JobStatus.queued, "error": error, "updated_at": utcnow()}
+        return self._apply(job_id, (JobStatus.running,), fields)
+
+    def fail(self, job_id: str, error: str, *, dead_letter: bool) -> Outcome:
+        now = utcnow()
+        fields = {"status": JobStatus.failed, "error": error, "finished_at": now, "updated_at": now}
+        dead_key = self.keys.dead_letters if dead_letter else None
+        return self._apply(job_id, (JobStatus.running,), fields, dead_key=dead_key)
+
+    def _apply(
+        self,
+        job_id: str,
+        allowed: tuple[JobStatus, ...],
+        fields: dict[str, Any],
+        *,
+        increment: str = "",
+        expire: int = 0,
+        dead_key: str | None = None,
+    ) -> Outcome:
+        keys = [self.keys.job(job_id)] + ([dead_key] if dead_key else [])
+        args = script_args(
+            allowed=allowed,
+            fields=fields,
+            increment=increment,
+            expire_seconds=expire,
+            score=utcnow().timestamp(),
+        )
+        return outcome(self._transition(keys=keys, args=args))

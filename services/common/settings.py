@@ -1,0 +1,72 @@
+"""Configuration from the environment (12-factor), one class for what every service shares."""
+
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every process reads this once at start; services subclass it for their own knobs."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKYARD_", extra="ignore", frozen=True)
+
+    redis_url: str = Field(
+        "redis://127.0.0.1:6381/0", validation_alias=AliasChoices("REDIS_URL", "TASKYARD_REDIS_URL")
+    )
+    database_url: str = Field(
+        "sqlite:///var/taskyard.db",
+        validation_alias=AliasChoices("DATABASE_URL", "TASKYARD_DATABASE_URL"),
+    )
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ("demo:demo-key:admin",)
+    key_namespace: str = "taskyard"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "INFO"
+
+    # Redis socket timeouts: a dead broker must be a fast error, never a hang.
+    redis_connect_timeout: float = 0.5
+    redis_socket_timeout: float = 2.0
+    retry_after_seconds: int = 5
+
+    # Celery's Redis transport redelivers anything unacknowledged for this long; every
+    # time limit and countdown stays below it or tasks run twice (celery#5935).
+    visibility_timeout: int = 3600
+    task_time_limit: int = 1800
+    task_soft_time_limit: int = 1700
+    max_attempts: int = 5
+    retry_backoff_seconds: float = 2.0
+    retry_backoff_max_seconds: float = 300.0
+    worker_max_tasks_per_child: int = 1000
+    worker_max_memory_per_child_kib: int = 512_000
+    worker_soft_shutdown_timeout: float = 30.0
+    worker_heartbeat_file: str = ""
+    worker_heartbeat_interval: float = 10.0
+
+    finished_job_ttl_seconds: int = 7 * 24 * 3600
+    idempotency_ttl_seconds: int = 24 * 3600
+    events_poll_interval: float = 0.25
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_api_keys(cls, data: dict[str, object]) -> dict[str, object]:
+        keys = data.get("api_keys")
+        if isinstance(keys, str):
+            data["api_keys"] = tuple(part.strip() for part in keys.split(",") if part.strip())
+        return data
+
+    @model_validator(mode="after")
+    def _time_limits_below_visibility_timeout(self) -> "Settings":
+        if not self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
+            raise ValueError(
+                "need task_soft_time_limit < task_time_limit < visibility_timeout, got "
+                f"{self.task_soft_time_limit} / {self.task_time_limit} / {self.visibility_timeout}"
+            )
+        if self.retry_backoff_max_seconds >= self.visibility_timeout:
+            raise ValueError("retry_backoff_max_seconds must stay below visibility_timeout")
+        return self
+
+    @cached_property
+    def max_countdown_seconds(self) -> int:
+        """The longest delay a message may wait on the queue before Redis redelivers it."""
+        return self.visibility_timeout - self.task_time_limit

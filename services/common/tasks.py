@@ -1,0 +1,107 @@
+"""The base task every job runs in: ledger bookkeeping, retries, and dead letters.
+
+Delivery is at least once. The ledger makes effects at most once per job: a redelivered
+task whose job already finished does nothing, and task bodies store results idempotently.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+import structlog
+from celery import Task
+from celery.utils.time import get_exponential_backoff_interval
+
+from services.common.broker import sync_client
+from services.common.jobs.keys import QueueKeys
+from services.common.jobs.model import Job, JobStatus
+from services.common.jobs.worker_ledger import WorkerLedger
+from services.common.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class TransientError(Exception):
+    """Worth another attempt later (a timeout, a refused connection, a 4xx SMTP reply)."""
+
+
+class RejectedInput(Exception):
+    """The job's own input is unusable: it fails at once and is not dead-lettered, since a
+    replay would fail the same way."""
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran."""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    job: Job
+    report_progress: Callable[[float], None]
+
+    def progress(self, fraction: float) -> None:
+        """Record progress; raises JobCancelled when the job was cancelled meanwhile."""
+        self.report_progress(fraction)
+
+
+class JobTask(Task):  # type: ignore[type-arg]
+    """Tasks take a JobContext; their messages carry only the job id."""
+
+    settings: ClassVar[Settings]
+    keys: ClassVar[QueueKeys]
+
+    @cached_property
+    def ledger(self) -> WorkerLedger:
+        return WorkerLedger(
+            sync_client(self.settings),
+            self.keys,
+            finished_ttl=self.settings.finished_job_ttl_seconds,
+        )
+
+    def __call__(self, job_id: str) -> Any:
+        job = self.ledger.begin(job_id)
+        if job is None:
+            log.info("job skipped", reason="finished, cancelled or unknown")
+            return None
+        context = JobContext(job=job, report_progress=lambda f: self._report(job_id, f))
+        try:
+            result = self.run(context)
+        except JobCancelled:
+            log.info("job cancelled while running")
+            return None
+        except TransientError as exc:
+            self._retry_or_fail(job_id, exc)
+        except RejectedInput as exc:
+            self.ledger.fail(job_id, str(exc), dead_letter=False)
+            log.info("job rejected its input", error=str(exc))
+            return None
+        except Exception as exc:
+            self.ledger.fail(job_id, _describe(exc), dead_letter=True)
+            raise
+        self.ledger.succeed(job_id, result)
+        return None
+
+    def _report(self, job_id: str, fraction: float) -> None:
+        if self.ledger.progress(job_id, fraction).previous is JobStatus.cancelled:
+            raise JobCancelled
+
+    def _retry_or_fail(self, job_id: str, exc: TransientError) -> None:
+        attempt = self.request.retries + 1
+        if attempt >= self.settings.max_attempts:
+            self.ledger.fail(job_id, _describe(exc), dead_letter=True)
+            log.warning("job failed after its last attempt", attempts=attempt, error=str(exc))
+            raise exc
+        countdown = get_exponential_backoff_interval(
+            factor=self.settings.retry_backoff_seconds,  # type: ignore[arg-type]
+            retries=self.request.retries,
+            maximum=int(self.settings.retry_backoff_max_seconds),
+            full_jitter=True,
+        )
+        self.ledger.retry_later(job_id, _describe(exc))
+        log.info("job will be retried", attempt=attempt, countdown=countdown, error=str(exc))
+        raise self.retry(exc=exc, countdown=countdown, max_retries=self.settings.max_attempts)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
