@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     task_time_limit: int = 1800
     task_soft_time_limit: int = 1700
     max_attempts: int = 5
-    retry_backoff_seconds: float = 2.0
-    retry_backoff_max_seconds: float = 300.0
+    # Whole seconds: the jitter is drawn with randrange.
+    retry_backoff_seconds: int = 2
+    retry_backoff_max_seconds: int = 300
     worker_max_tasks_per_child: int = 1000
     worker_max_memory_per_child_kib: int = 512_000
     worker_soft_shutdown_timeout: float = 30.0

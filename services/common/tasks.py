@@ -93,9 +93,9 @@ class JobTask(Task):  # type: ignore[type-arg]
             log.warning("job failed after its last attempt", attempts=attempt, error=str(exc))
             raise exc
         countdown = get_exponential_backoff_interval(
-            factor=self.settings.retry_backoff_seconds,  # type: ignore[arg-type]
+            factor=self.settings.retry_backoff_seconds,
             retries=self.request.retries,
-            maximum=int(self.settings.retry_backoff_max_seconds),
+            maximum=self.settings.retry_backoff_max_seconds,
             full_jitter=True,
         )
         self.ledger.retry_later(job_id, _describe(exc))

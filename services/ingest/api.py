@@ -16,7 +16,7 @@ from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events
 from services.common.api.problems import Problem
 from services.common.db import create_data_engine
 from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
-from services.common.jobs.model import JobStatus, new_job_id
+from services.common.jobs.model import JobStatus, as_utc, new_job_id
 from services.common.request_id import current_request_id
 from services.ingest import LOAD_DATASET, SERVICE, store
 from services.ingest.schemas import DatasetView, RecordOut, RecordPage
@@ -168,11 +168,12 @@ async def dataset_view(
         {
             **asdict(dataset),
             # A finished job's ledger record expires; the dataset's own done marker remains.
+            "created_at": job.created_at if job else as_utc(dataset.created_at),
             "status": job.status if job else JobStatus.succeeded,
             "progress": job.progress if job else 1.0,
             "attempts": job.attempts if job else 0,
             "started_at": job.started_at if job else None,
-            "finished_at": job.finished_at if job else dataset.finished_at,
+            "finished_at": job.finished_at if job else as_utc(dataset.finished_at),
             "error": job.error if job else None,
             "counts": dataset.counts(),
             "errors": [{"line": line, "reason": reason} for line, reason in problems],

@@ -105,11 +105,13 @@ def parse_ndjson(
         for number, line in enumerate(text, start=1):
             if not line.strip(" \t\r\n"):
                 continue
+            result: Row | RowError
             try:
-                record = _json_object(line)
-                yield Row(number, validate_record(record, columns, from_text=False))
+                record = validate_record(_json_object(line), columns, from_text=False)
+                result = Row(number, record)
             except ValueError as error:
-                yield RowError(number, str(error))
+                result = RowError(number, str(error))
+            yield result
 
 
 def validate_record(

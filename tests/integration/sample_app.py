@@ -1,0 +1,57 @@
+"""A Celery app of test tasks on the real base task, to drive retries, dead letters, cancels."""
+
+import time
+
+from services.common.broker import sync_client
+from services.common.celery import create_celery_app
+from services.common.settings import Settings
+from services.common.tasks import JobContext, RejectedInput, TransientError
+
+settings = Settings()
+app = create_celery_app("sample", settings)
+redis = sync_client(settings)
+
+
+def runs_key(job_id: str) -> str:
+    return f"{settings.key_namespace}:sample-test:runs:{job_id}"
+
+
+def fixed_key() -> str:
+    return f"{settings.key_namespace}:sample-test:fixed"
+
+
+@app.task(name="sample.flaky")
+def flaky(context: JobContext) -> dict[str, int]:
+    """Fails transiently for its first ``failures`` attempts."""
+    redis.incr(runs_key(context.job.id))
+    if context.job.attempts <= context.job.payload["failures"]:
+        raise TransientError(f"attempt {context.job.attempts} failed on purpose")
+    return {"attempts": context.job.attempts}
+
+
+@app.task(name="sample.fragile")
+def fragile(context: JobContext) -> dict[str, bool]:
+    """Fails permanently until the test marks the cause fixed."""
+    if not redis.exists(fixed_key()):
+        raise ValueError("the cause is not fixed yet")
+    return {"fixed": True}
+
+
+@app.task(name="sample.count")
+def count(context: JobContext) -> dict[str, int]:
+    return {"runs": int(redis.incr(runs_key(context.job.id)))}
+
+
+@app.task(name="sample.sleepy")
+def sleepy(context: JobContext) -> dict[str, int]:
+    steps = context.job.payload["steps"]
+    for step in range(steps):
+        redis.incr(runs_key(context.job.id))
+        context.progress(step / steps)
+        time.sleep(0.1)
+    return {"steps": steps}
+
+
+@app.task(name="sample.bad_input")
+def bad_input(context: JobContext) -> None:
+    raise RejectedInput("the input is unusable")

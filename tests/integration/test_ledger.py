@@ -1,0 +1,137 @@
+"""The API side of the ledger against a real redis-server."""
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from services.common.broker import async_client
+from services.common.jobs.keys import QueueKeys
+from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
+from services.common.jobs.model import JobStatus
+from services.common.settings import Settings
+
+
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(coroutine)
+
+
+@pytest.fixture
+def keys() -> QueueKeys:
+    return QueueKeys(f"t{uuid.uuid4().hex[:8]}", "sample")
+
+
+@asynccontextmanager
+async def open_ledger(redis_url: str, keys: QueueKeys) -> AsyncIterator[Ledger]:
+    client = async_client(Settings(REDIS_URL=redis_url))
+    celery_app = Celery("sample", set_as_current=False)
+    yield Ledger(client, keys, celery_app, idempotency_ttl=60, finished_ttl=60)
+    await client.aclose()
+
+
+def submission(**overrides: Any) -> Submission:
+    return Submission(**{"task": "sample.count", "tenant": "alpha", "body_hash": "h1", **overrides})
+
+
+def test_submit_writes_the_record_and_the_message_together(redis_server, keys) -> None:
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            job, created = await ledger.submit(submission(request_id="req-1", payload={"n": 1}))
+            assert created
+            stored = await ledger.get(job.id)
+            assert stored is not None
+            assert (stored.status, stored.tenant, stored.payload) == (
+                JobStatus.queued,
+                "alpha",
+                {"n": 1},
+            )
+            [raw] = await ledger.client.lrange(keys.queue_list, 0, -1)
+            envelope = json.loads(raw)
+            args, kwargs, _ = json.loads(base64.b64decode(envelope["body"]))
+            assert args == [job.id]  # the id only: no payload travels in the message
+            assert kwargs == {}
+            assert envelope["headers"]["task"] == "sample.count"
+            assert envelope["headers"]["id"] == job.id
+            assert envelope["headers"]["request_id"] == "req-1"
+            assert envelope["properties"]["delivery_info"] == {
+                "exchange": "sample",
+                "routing_key": "sample",
+            }
+
+    run(scenario())
+
+
+def test_same_idempotency_key_and_body_give_the_same_job(redis_server, keys) -> None:
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            first, created_first = await ledger.submit(submission(idempotency_key="k"))
+            again, created_again = await ledger.submit(submission(idempotency_key="k"))
+            assert (created_first, created_again) == (True, False)
+            assert again.id == first.id
+            assert await ledger.client.llen(keys.queue_list) == 1
+            with pytest.raises(IdempotencyConflict):
+                await ledger.submit(submission(idempotency_key="k", body_hash="other"))
+            other_tenant, created = await ledger.submit(
+                submission(idempotency_key="k", tenant="beta")
+            )
+            assert created
+            assert other_tenant.id != first.id
+
+    run(scenario())
+
+
+def test_concurrent_submissions_with_one_key_make_one_job(redis_server, keys) -> None:
+    async def scenario() -> None:
+        async with AsyncExitStack() as stack:
+            ledgers = [
+                await stack.enter_async_context(open_ledger(redis_server.url, keys))
+                for _ in range(10)
+            ]
+            results = await asyncio.gather(
+                *(ledger.submit(submission(idempotency_key="race")) for ledger in ledgers)
+            )
+            assert len({job.id for job, _ in results}) == 1
+            assert sum(created for _, created in results) == 1
+            assert await ledgers[0].client.llen(keys.queue_list) == 1
+
+    run(scenario())
+
+
+def test_cancel_only_open_jobs(redis_server, keys) -> None:
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            job, _ = await ledger.submit(submission())
+            assert (await ledger.cancel(job.id)).applied
+            again = await ledger.cancel(job.id)
+            assert not again.applied
+            assert again.previous is JobStatus.cancelled
+            assert not (await ledger.cancel("no-such-job")).applied
+
+    run(scenario())
+
+
+def test_replay_needs_a_dead_letter(redis_server, keys) -> None:
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            job, _ = await ledger.submit(submission())
+            assert await ledger.replay(job.id) is None
+            await ledger.client.hset(
+                keys.job(job.id), mapping={"status": "failed", "error": "boom"}
+            )
+            await ledger.client.zadd(keys.dead_letters, {job.id: 1.0})
+            assert [dead.id for dead in await ledger.dead_letters(10)] == [job.id]
+            replayed = await ledger.replay(job.id)
+            assert replayed is not None
+            assert (replayed.status, replayed.error) == (JobStatus.queued, None)
+            assert await ledger.dead_letters(10) == []
+            assert (
+                await ledger.client.llen(keys.queue_list) == 2
+            )  # the first message and the replay
+
+    run(scenario())
