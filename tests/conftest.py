@@ -70,7 +70,8 @@ class RedisServer:
 
     def _pings(self) -> bool:
         try:
-            return bool(self.client().ping())
+            with self.client() as client:
+                return bool(client.ping())
         except redis.ConnectionError:
             return False
 

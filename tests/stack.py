@@ -27,6 +27,7 @@ class Stack:
     namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
     processes: list[Process] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    ingest_url: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return {

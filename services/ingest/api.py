@@ -156,8 +156,10 @@ async def owned_dataset(engine: Engine, caller: Principal, dataset_id: str) -> s
 async def dataset_view(
     request: Request, engine: Engine, ledger: Ledger, caller: Principal, dataset_id: str
 ) -> DatasetView:
-    dataset = await owned_dataset(engine, caller, dataset_id)
+    # The worker stores rows and counts before it marks the job done, so reading the job
+    # first means a finished job always comes with its counts.
     job = await ledger.get(dataset_id)
+    dataset = await owned_dataset(engine, caller, dataset_id)
     if job is None and dataset.finished_at is None:
         raise Problem(404, f"No dataset {dataset_id}.")
     problems = await to_thread.run_sync(

@@ -52,7 +52,7 @@ def with_ledger(stack: Stack, service: str, action: Callable[[Ledger], Awaitable
 
 def submit(stack: Stack, task: str, **fields: Any) -> Job:
     submission = Submission(task=task, tenant="alpha", body_hash="", **fields)
-    job, _ = with_ledger(stack, task.split(".")[0], lambda ledger: ledger.submit(submission))
+    job, _ = with_ledger(stack, task.partition(".")[0], lambda ledger: ledger.submit(submission))
     return job
 
 
@@ -68,3 +68,23 @@ def wait_status(stack: Stack, service: str, job_id: str, *statuses: JobStatus) -
         what=f"job {job_id} to be {'/'.join(statuses)}",
     )
     return read_job(stack, service, job_id)
+
+
+@pytest.fixture(scope="module")
+def ingest_stack(redis_server, database_url, tmp_path_factory) -> Iterator[Stack]:
+    """The ingest API and a worker, on SQLite and on PostgreSQL."""
+    stack = Stack(
+        redis_server.url,
+        database_url,
+        tmp_path_factory.mktemp("ingest"),
+        extra_env={
+            "TASKYARD_INGEST_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024),
+            "TASKYARD_INGEST_MAX_JSON_BYTES": str(256 * 1024),
+            "TASKYARD_INGEST_CHUNK_BYTES": "4096",
+            "TASKYARD_INGEST_BATCH_SIZE": "100",
+        },
+    )
+    stack.ingest_url = stack.api("ingest")
+    stack.worker("ingest")
+    yield stack
+    stack.stop()
