@@ -1,0 +1,71 @@
+# Taskyard: `make run` starts the whole stack, `make test` runs every suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTHON ?= python3
+
+# Local stack defaults; every one can be overridden from the environment.
+GATEWAY_PORT ?= 8080
+GATEWAY_METRICS_PORT ?= 8082
+INGEST_PORT ?= 8101
+LOCAL_REDIS_PORT ?= 6381
+TASKYARD_API_KEYS ?= demo:demo-key:admin
+# Processes `make run` starts; its own Redis only when REDIS_URL is not given.
+PROCESSES := ingest-api ingest-worker gateway
+ifeq ($(origin REDIS_URL),undefined)
+  REDIS_URL := redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
+  PROCESSES += redis
+endif
+DATABASE_URL ?= sqlite:///$(CURDIR)/var/taskyard.db
+TASKYARD_INGEST_URL ?= http://127.0.0.1:$(INGEST_PORT)
+export GATEWAY_PORT GATEWAY_METRICS_PORT INGEST_PORT LOCAL_REDIS_PORT TASKYARD_API_KEYS
+export REDIS_URL DATABASE_URL TASKYARD_INGEST_URL
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help install system-packages run test lint fmt clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+install: $(INSTALLED) ## Create .venv and install everything (system packages too, when missing)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory system-packages
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	@touch $@
+
+system-packages: ## Install redis-server with apt-get (needs root)
+	apt-get update --quiet
+	DEBIAN_FRONTEND=noninteractive apt-get install --yes --quiet --no-install-recommends redis-server
+
+run: install ## Start the whole stack in the foreground; Ctrl-C stops it
+	@mkdir -p var/redis var/gateway
+	@echo "Taskyard is starting (Ctrl-C stops every process):"
+	@echo "  gateway        http://127.0.0.1:$(GATEWAY_PORT)"
+	@echo "  ingest API     http://127.0.0.1:$(GATEWAY_PORT)/ingest/docs   (direct: $(TASKYARD_INGEST_URL))"
+	@echo "  gateway ping   http://127.0.0.1:$(GATEWAY_METRICS_PORT)/ping   metrics: /metrics"
+	@echo "  redis          $(REDIS_URL)"
+	@echo "  data store     $(DATABASE_URL)"
+	@echo "  API key        demo-key (tenant demo, admin) unless TASKYARD_API_KEYS says otherwise"
+	@exec $(BIN)/honcho --procfile Procfile start $(PROCESSES)
+
+test: install ## Run every test suite (unit, integration, end-to-end)
+	$(BIN)/pytest
+
+lint: install ## ruff, ruff format --check, mypy, import-linter
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: install ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean: ## Remove the virtualenv and local data under var/
+	rm -rf $(VENV) var
