@@ -4,6 +4,8 @@ redis-py retries three times with backoff by default; an API must answer 503 wit
 second when the broker is down, so these clients never retry and time out quickly.
 """
 
+from typing import Any
+
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
@@ -17,21 +19,20 @@ UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
 
 def async_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        retry=AsyncRetry(NoBackoff(), 0),
-        decode_responses=True,
-        health_check_interval=30,
+        settings.redis_url, retry=AsyncRetry(NoBackoff(), 0), **_options(settings)
     )
 
 
 def sync_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(
-        settings.redis_url,
-        socket_connect_timeout=settings.redis_connect_timeout,
-        socket_timeout=settings.redis_socket_timeout,
-        retry=Retry(NoBackoff(), 0),
-        decode_responses=True,
-        health_check_interval=30,
+        settings.redis_url, retry=Retry(NoBackoff(), 0), **_options(settings)
     )
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "socket_connect_timeout": settings.redis_connect_timeout,
+        "socket_timeout": settings.redis_socket_timeout,
+        "decode_responses": True,
+        "health_check_interval": 30,
+    }

@@ -63,6 +63,8 @@ async def submit_dataset(
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> DatasetView:
     settings: IngestSettings = request.app.state.settings
+    # Fail fast on a broker outage before an upload of any size is read and stored.
+    await ledger.client.ping()
     body = await incoming(request, settings, name=name, columns=columns)
     dataset_id = new_job_id()
     spec = [asdict(column) for column in body.columns]

@@ -237,7 +237,18 @@ def _json_object(line: str) -> dict[str, Any]:
         raise ValueError("not valid JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise ValueError(f"expected a JSON object, got {_describe(value)}")
+    if "\\u" in line and not _encodable(value):
+        raise ValueError("invalid Unicode: an escaped lone surrogate")
     return value
+
+
+def _encodable(value: object) -> bool:
+    # An escape like "\udc80" decodes to a lone surrogate, which no database can store as text.
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reject_constant(name: str) -> Any:

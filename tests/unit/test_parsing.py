@@ -480,3 +480,12 @@ def test_integer_text_accepts_any_int(number: int) -> None:
 def test_integer_text_rejects_any_float(number: float) -> None:
     with pytest.raises(ValueError, match="invalid integer"):
         validate_record({"n": str(number)}, [Column("n", "integer")], from_text=True)
+
+
+def test_ndjson_escaped_lone_surrogate_is_a_row_error() -> None:
+    lines = b'{"a": "\\udc80"}\n{"a": "\\ud83d\\ude00"}\n'
+    results = list(parse_ndjson([lines]))
+    assert results == [
+        RowError(1, "invalid Unicode: an escaped lone surrogate"),
+        Row(2, {"a": "\U0001f600"}),
+    ]
