@@ -82,6 +82,13 @@ class JobTask(Task):  # type: ignore[type-arg]
         self.ledger.succeed(job_id, result)
         return None
 
+    def on_failure(
+        self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Also called in the worker's main process when a hard time limit kills the child:
+        the job must not stay "running" forever. A no-op for jobs __call__ already failed."""
+        self.ledger.fail(task_id, _describe(exc), dead_letter=True)
+
     def _report(self, job_id: str, fraction: float) -> None:
         if self.ledger.progress(job_id, fraction).previous is JobStatus.cancelled:
             raise JobCancelled

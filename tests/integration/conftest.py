@@ -26,7 +26,12 @@ def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
         redis_server.url,
         sqlite_url,
         tmp_path_factory.mktemp("sample"),
-        extra_env={"TASKYARD_MAX_ATTEMPTS": "3", "TASKYARD_RETRY_BACKOFF_SECONDS": "1"},
+        extra_env={
+            "TASKYARD_MAX_ATTEMPTS": "3",
+            "TASKYARD_RETRY_BACKOFF_SECONDS": "1",
+            "TASKYARD_TASK_SOFT_TIME_LIMIT": "2",
+            "TASKYARD_TASK_TIME_LIMIT": "4",
+        },
     )
     stack.worker("sample", app="tests.integration.sample_app")
     yield stack

@@ -2,6 +2,8 @@
 
 import time
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from services.common.broker import sync_client
 from services.common.celery import create_celery_app
 from services.common.settings import Settings
@@ -55,3 +57,12 @@ def sleepy(context: JobContext) -> dict[str, int]:
 @app.task(name="sample.bad_input")
 def bad_input(context: JobContext) -> None:
     raise RejectedInput("the input is unusable")
+
+
+@app.task(name="sample.stubborn")
+def stubborn(context: JobContext) -> None:
+    """Ignores its soft time limit, so only the hard limit stops it."""
+    try:
+        time.sleep(60)
+    except SoftTimeLimitExceeded:
+        time.sleep(60)

@@ -91,3 +91,11 @@ def test_cancelling_a_running_job_stops_it_at_its_next_progress_report(sample_st
     time.sleep(1.0)  # ten more steps if the cancel were ignored
     assert runs(sample_stack, job.id) <= stopped_at + 1
     assert read_job(sample_stack, "sample", job.id).status is JobStatus.cancelled
+
+
+def test_a_job_killed_by_the_hard_time_limit_fails_into_the_dead_letters(sample_stack) -> None:
+    job = submit(sample_stack, "sample.stubborn")
+    failed = finished(sample_stack, job, JobStatus.failed)
+    assert (failed.error or "").startswith("TimeLimitExceeded")
+    dead = with_ledger(sample_stack, "sample", lambda ledger: ledger.dead_letters(100))
+    assert job.id in {letter.id for letter in dead}
