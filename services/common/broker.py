@@ -14,7 +14,14 @@ from redis.retry import Retry
 
 from services.common.settings import Settings
 
-UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+# Out of memory (noeviction) and read-only (a replica after failover) refuse writes for a while:
+# to a client that is the same as unreachable.
+UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ReadOnlyError,
+)
 
 
 def async_client(settings: Settings) -> aioredis.Redis:

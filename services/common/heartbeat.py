@@ -23,7 +23,11 @@ def install_heartbeat(app: Celery, path: str, interval: float) -> None:
             self.timer = consumer.timer.call_repeatedly(interval, Path(path).touch)
 
         def stop(self, consumer: Any) -> None:
+            # Also called on every consumer restart (a broker outage): the file then ages
+            # instead of vanishing, so a probe waits out a short outage.
             consumer.timer.cancel(self.timer)
+
+        def shutdown(self, consumer: Any) -> None:
             Path(path).unlink(missing_ok=True)
 
     app.steps["consumer"].add(Heartbeat)

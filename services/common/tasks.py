@@ -6,16 +6,19 @@ task whose job already finished does nothing, and task bodies store results idem
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar
 
 import structlog
 from celery import Task
+from celery.exceptions import Retry
 from celery.utils.time import get_exponential_backoff_interval
 
 from services.common.broker import sync_client
 from services.common.jobs.keys import QueueKeys
-from services.common.jobs.model import Job, JobStatus
+from services.common.jobs.message import task_message
+from services.common.jobs.model import Job, JobStatus, utcnow
 from services.common.jobs.worker_ledger import WorkerLedger
 from services.common.settings import Settings
 
@@ -64,6 +67,12 @@ class JobTask(Task):  # type: ignore[type-arg]
         if job is None:
             log.info("job skipped", reason="finished, cancelled or unknown")
             return None
+        if job.attempts > self.settings.max_attempts:
+            # Redelivered after each of its runs killed the worker: a poison job stops here.
+            error = f"gave up after {job.attempts - 1} attempts that never finished"
+            self.ledger.fail(job_id, error, dead_letter=True)
+            log.warning("job dead-lettered", error=error)
+            return None
         context = JobContext(job=job, report_progress=lambda f: self._report(job_id, f))
         try:
             result = self.run(context)
@@ -71,7 +80,7 @@ class JobTask(Task):  # type: ignore[type-arg]
             log.info("job cancelled while running")
             return None
         except TransientError as exc:
-            self._retry_or_fail(job_id, exc)
+            self._retry_or_fail(job, exc)
         except RejectedInput as exc:
             self.ledger.fail(job_id, str(exc), dead_letter=False)
             log.info("job rejected its input", error=str(exc))
@@ -82,9 +91,7 @@ class JobTask(Task):  # type: ignore[type-arg]
         self.ledger.succeed(job_id, result)
         return None
 
-    def on_failure(
-        self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any
-    ) -> None:
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Also called in the worker's main process when a hard time limit kills the child:
         the job must not stay "running" forever. A no-op for jobs __call__ already failed."""
         self.ledger.fail(task_id, _describe(exc), dead_letter=True)
@@ -93,21 +100,32 @@ class JobTask(Task):  # type: ignore[type-arg]
         if self.ledger.progress(job_id, fraction).previous is JobStatus.cancelled:
             raise JobCancelled
 
-    def _retry_or_fail(self, job_id: str, exc: TransientError) -> None:
-        attempt = self.request.retries + 1
-        if attempt >= self.settings.max_attempts:
-            self.ledger.fail(job_id, _describe(exc), dead_letter=True)
-            log.warning("job failed after its last attempt", attempts=attempt, error=str(exc))
+    def _retry_or_fail(self, job: Job, exc: TransientError) -> None:
+        if job.attempts >= self.settings.max_attempts:
+            self.ledger.fail(job.id, _describe(exc), dead_letter=True)
+            log.warning("job failed after its last attempt", attempts=job.attempts, error=str(exc))
             raise exc
         countdown = get_exponential_backoff_interval(
             factor=self.settings.retry_backoff_seconds,
-            retries=self.request.retries,
+            retries=job.attempts - 1,
             maximum=self.settings.retry_backoff_max_seconds,
             full_jitter=True,
         )
-        self.ledger.retry_later(job_id, _describe(exc))
-        log.info("job will be retried", attempt=attempt, countdown=countdown, error=str(exc))
-        raise self.retry(exc=exc, countdown=countdown, max_retries=self.settings.max_attempts)
+        # The next attempt's message and the job's new status are one transaction, so a
+        # failed publish can never leave the job "queued" with no message behind it.
+        message = task_message(
+            self.app,
+            self.keys,
+            task=self.name,
+            job_id=job.id,
+            request_id=job.request_id,
+            countdown=countdown,
+            retries=job.attempts,
+        )
+        self.ledger.retry_later(job.id, _describe(exc), message)
+        log.info("job will be retried", attempt=job.attempts, countdown=countdown, error=str(exc))
+        # Tells Celery (its events and metrics) this was a retry; the message is already queued.
+        raise Retry(str(exc), exc=exc, when=utcnow() + timedelta(seconds=countdown))
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,12 +1,12 @@
 """The ingest API: ``uvicorn --factory services.ingest.api:create_app``."""
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from sqlalchemy import Engine
 from sse_starlette import EventSourceResponse
 
@@ -14,6 +14,7 @@ from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep, Principal
 from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
 from services.common.api.problems import Problem
+from services.common.broker import UNAVAILABLE
 from services.common.db import create_data_engine
 from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
 from services.common.jobs.model import JobStatus, as_utc, new_job_id
@@ -34,6 +35,9 @@ UPLOAD_DOC = {
     }
 }
 DatasetName = Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+DatasetId = Annotated[
+    str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+]
 
 
 def data_engine(request: Request) -> Engine:
@@ -64,7 +68,7 @@ async def submit_dataset(
 ) -> DatasetView:
     settings: IngestSettings = request.app.state.settings
     # Fail fast on a broker outage before an upload of any size is read and stored.
-    await ledger.client.ping()
+    await ledger.ready()
     body = await incoming(request, settings, name=name, columns=columns)
     dataset_id = new_job_id()
     spec = [asdict(column) for column in body.columns]
@@ -86,21 +90,24 @@ async def submit_dataset(
             chunk_bytes=settings.ingest_chunk_bytes,
             salt=f"{body.format}\n{body.name}\n{spec}\n".encode(),
         )
-        job, created = await ledger.submit(
-            Submission(
-                task=LOAD_DATASET,
-                tenant=caller.tenant,
-                body_hash=stored.sha256,
-                idempotency_key=idempotency_key,
-                request_id=current_request_id(),
-                job_id=dataset_id,
-            )
-        )
+    except Exception:  # too large, empty, the client went away: nothing was accepted
+        await to_thread.run_sync(store.delete_dataset, engine, dataset_id)
+        raise
+    submission = Submission(
+        task=LOAD_DATASET,
+        tenant=caller.tenant,
+        body_hash=stored.sha256,
+        idempotency_key=idempotency_key,
+        request_id=current_request_id(),
+        job_id=dataset_id,
+    )
+    try:
+        job, created = await ledger.submit(submission)
     except IdempotencyConflict as exc:
         await to_thread.run_sync(store.delete_dataset, engine, dataset_id)
         raise Problem(422, "This Idempotency-Key was used with a different body.") from exc
-    except Exception:
-        await to_thread.run_sync(store.delete_dataset, engine, dataset_id)
+    except UNAVAILABLE:
+        await forget_unless_queued(engine, ledger, dataset_id)
         raise
     if not created:  # the same request again: answer with the first one's dataset
         await to_thread.run_sync(store.delete_dataset, engine, dataset_id)
@@ -110,7 +117,7 @@ async def submit_dataset(
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetView, summary="A dataset's status")
 async def get_dataset(
-    request: Request, dataset_id: str, ledger: LedgerDep, caller: CallerDep, engine: EngineDep
+    request: Request, dataset_id: DatasetId, ledger: LedgerDep, caller: CallerDep, engine: EngineDep
 ) -> DatasetView:
     return await dataset_view(request, engine, ledger, caller, dataset_id)
 
@@ -119,7 +126,7 @@ async def get_dataset(
     "/datasets/{dataset_id}/records", response_model=RecordPage, summary="A page of stored rows"
 )
 async def list_records(
-    dataset_id: str,
+    dataset_id: DatasetId,
     caller: CallerDep,
     engine: EngineDep,
     cursor: Annotated[int, Query(ge=0, lt=2**31)] = 0,
@@ -135,17 +142,25 @@ async def list_records(
 
 @router.get("/datasets/{dataset_id}/events", summary="A dataset's status as Server-Sent Events")
 async def dataset_events(
-    request: Request, dataset_id: str, ledger: LedgerDep, caller: CallerDep
+    request: Request, dataset_id: DatasetId, ledger: LedgerDep, caller: CallerDep
 ) -> EventSourceResponse:
     return job_events(request, ledger, await find_job(ledger, caller, dataset_id))
 
 
 @router.delete("/datasets/{dataset_id}", response_model=DatasetView, summary="Cancel a load")
 async def cancel_dataset(
-    request: Request, dataset_id: str, ledger: LedgerDep, caller: CallerDep, engine: EngineDep
+    request: Request, dataset_id: DatasetId, ledger: LedgerDep, caller: CallerDep, engine: EngineDep
 ) -> DatasetView:
     await cancel_job(ledger, caller, dataset_id)
     return await dataset_view(request, engine, ledger, caller, dataset_id)
+
+
+async def forget_unless_queued(engine: Engine, ledger: Ledger, dataset_id: str) -> None:
+    """The connection failed around EXEC, which may have been applied: keep the upload unless
+    the ledger can tell that the job does not exist."""
+    with suppress(*UNAVAILABLE):
+        if await ledger.get(dataset_id) is None:
+            await to_thread.run_sync(store.delete_dataset, engine, dataset_id)
 
 
 async def owned_dataset(engine: Engine, caller: Principal, dataset_id: str) -> store.Dataset:

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.common.tasks import JobContext, RejectedInput
+from services.common.tasks import JobCancelled, JobContext, RejectedInput
 from services.ingest import store
 from services.ingest.parsing import Column, FileError, Row, parse_csv, parse_ndjson
 from services.ingest.settings import IngestSettings
@@ -52,7 +52,11 @@ def load_dataset(engine: Engine, context: JobContext, settings: IngestSettings) 
                 batch = []
                 context.progress(reader.read / max(dataset.size_bytes, 1))
     except FileError as exc:
+        store.discard_upload(engine, dataset.id)
         raise RejectedInput(str(exc)) from exc
+    except JobCancelled:
+        store.discard_upload(engine, dataset.id)
+        raise
     store.insert_records(engine, dataset.id, batch)
     counts = {"total": accepted + rejected, "accepted": accepted, "rejected": rejected}
     store.finish_dataset(engine, dataset.id, counts, problems)

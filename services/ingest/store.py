@@ -114,6 +114,11 @@ def set_size(engine: Engine, dataset_id: str, size_bytes: int) -> None:
         )
 
 
+def discard_upload(engine: Engine, dataset_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(upload_chunks).where(upload_chunks.c.dataset_id == dataset_id))
+
+
 def delete_dataset(engine: Engine, dataset_id: str) -> None:
     with engine.begin() as conn:
         for table in (upload_chunks, records, rejections):

@@ -66,7 +66,8 @@ async def read_json_batch(request: Request, limit: int) -> DatasetIn:
     async for piece in limited_body(request, limit):
         body += piece
     try:
-        return DatasetIn.model_validate_json(bytes(body))
+        # Up to ingest_max_json_bytes of JSON: validated off the event loop.
+        return await to_thread.run_sync(DatasetIn.model_validate_json, bytes(body))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_input=False)) from exc
 

@@ -11,9 +11,11 @@ from tests.stack import Stack
 @pytest.fixture(scope="session")
 def gateway(redis_server, sqlite_url, tmp_path_factory) -> Iterator[httpx.Client]:
     stack = Stack(redis_server.url, sqlite_url, tmp_path_factory.mktemp("e2e"))
-    ingest = stack.api("ingest")
-    stack.worker("ingest")
-    url = stack.gateway(ingest=ingest)
-    with httpx.Client(base_url=url, timeout=10) as client:
-        yield client
-    stack.stop()
+    try:
+        ingest = stack.api("ingest")
+        stack.worker("ingest")
+        url = stack.gateway(ingest=ingest)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            yield client
+    finally:
+        stack.stop()

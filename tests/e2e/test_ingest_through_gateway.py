@@ -76,9 +76,7 @@ def test_docs_and_openapi_work_behind_the_prefix(gateway) -> None:
 
 
 def test_request_id_round_trip_and_security_headers(gateway) -> None:
-    response = gateway.get(
-        "/ingest/datasets/missing", headers={**ALPHA, "X-Request-ID": "client-id-1"}
-    )
+    response = gateway.get("/ingest/jobs/missing", headers={**ALPHA, "X-Request-ID": "client-id-1"})
     assert response.status_code == 404
     assert response.headers["X-Request-ID"] == "client-id-1"
     assert response.json()["request_id"] == "client-id-1"
@@ -89,3 +87,8 @@ def test_request_id_round_trip_and_security_headers(gateway) -> None:
 def test_a_body_over_the_limit_is_refused_at_the_edge(gateway) -> None:
     response = gateway.post("/ingest/jobs/x", content=b"x" * (2 * 1024 * 1024), headers=ALPHA)
     assert response.status_code == 413
+
+
+def test_api_metrics_are_not_public_through_the_gateway(gateway) -> None:
+    assert gateway.get("/ingest/metrics").status_code == 404
+    assert gateway.get("/ingest/healthz").status_code == 200

@@ -26,16 +26,13 @@ def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
         redis_server.url,
         sqlite_url,
         tmp_path_factory.mktemp("sample"),
-        extra_env={
-            "TASKYARD_MAX_ATTEMPTS": "3",
-            "TASKYARD_RETRY_BACKOFF_SECONDS": "1",
-            "TASKYARD_TASK_SOFT_TIME_LIMIT": "2",
-            "TASKYARD_TASK_TIME_LIMIT": "4",
-        },
+        extra_env={"TASKYARD_MAX_ATTEMPTS": "3", "TASKYARD_RETRY_BACKOFF_SECONDS": "1"},
     )
-    stack.worker("sample", app="tests.integration.sample_app")
-    yield stack
-    stack.stop()
+    try:
+        stack.worker("sample", app="tests.integration.sample_app")
+        yield stack
+    finally:
+        stack.stop()
 
 
 def with_ledger(stack: Stack, service: str, action: Callable[[Ledger], Awaitable[T]]) -> T:
@@ -47,7 +44,9 @@ def with_ledger(stack: Stack, service: str, action: Callable[[Ledger], Awaitable
         celery_app = Celery("tests", set_as_current=False)
         try:
             return await action(
-                Ledger(client, keys, celery_app, idempotency_ttl=60, finished_ttl=60)
+                Ledger(
+                    client, keys, celery_app, idempotency_ttl=60, finished_ttl=60, max_countdown=600
+                )
             )
         finally:
             await client.aclose()
@@ -89,7 +88,9 @@ def ingest_stack(redis_server, database_url, tmp_path_factory) -> Iterator[Stack
             "TASKYARD_INGEST_BATCH_SIZE": "100",
         },
     )
-    stack.ingest_url = stack.api("ingest")
-    stack.worker("ingest")
-    yield stack
-    stack.stop()
+    try:
+        stack.ingest_url = stack.api("ingest")
+        stack.worker("ingest")
+        yield stack
+    finally:
+        stack.stop()

@@ -1,5 +1,7 @@
 """A Celery app of test tasks on the real base task, to drive retries, dead letters, cancels."""
 
+import os
+import signal
 import time
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -59,10 +61,17 @@ def bad_input(context: JobContext) -> None:
     raise RejectedInput("the input is unusable")
 
 
-@app.task(name="sample.stubborn")
+@app.task(name="sample.stubborn", soft_time_limit=1, time_limit=2)
 def stubborn(context: JobContext) -> None:
     """Ignores its soft time limit, so only the hard limit stops it."""
     try:
         time.sleep(60)
     except SoftTimeLimitExceeded:
         time.sleep(60)
+
+
+@app.task(name="sample.poison")
+def poison(context: JobContext) -> None:
+    """Kills its own process, every time."""
+    redis.incr(runs_key(context.job.id))
+    os.kill(os.getpid(), signal.SIGKILL)

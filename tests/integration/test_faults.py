@@ -19,6 +19,7 @@ def api(ingest_stack) -> httpx.Client:
         yield client
 
 
+@pytest.mark.timeout(300)
 def test_a_worker_killed_mid_job_still_stores_every_row_exactly_once(ingest_stack, api) -> None:
     response = api.post(
         "/datasets",
@@ -60,10 +61,12 @@ def lonely_stack(tmp_path, sqlite_url):
     """An API on a redis-server of its own, which the test stops and starts."""
     server = RedisServer(tmp_path).start()
     stack = Stack(server.url, sqlite_url, tmp_path)
-    stack.ingest_url = stack.api("ingest")
-    yield stack, server
-    stack.stop()
-    server.stop()
+    try:
+        stack.ingest_url = stack.api("ingest")
+        yield stack, server
+    finally:
+        stack.stop()
+        server.stop()
 
 
 def test_broker_down_is_a_fast_503_and_the_api_recovers(lonely_stack) -> None:
@@ -90,3 +93,19 @@ def check_broker_outage(api: httpx.Client, server: RedisServer) -> None:
     server.start()
     wait_until(lambda: api.get("/readyz").status_code == 200, timeout=10, what="readiness")
     assert post().status_code == 202
+
+
+def test_a_broker_out_of_memory_refuses_with_503_and_is_not_ready(lonely_stack) -> None:
+    stack, server = lonely_stack
+    with httpx.Client(base_url=stack.ingest_url, timeout=3) as api, server.client() as admin:
+        admin.config_set("maxmemory", "1")
+        try:
+            refused = api.post(
+                "/datasets", json={"name": "x", "records": [{"a": 1}]}, headers=ALPHA
+            )
+            assert refused.status_code == 503
+            assert "Retry-After" in refused.headers
+            assert api.get("/readyz").status_code == 503
+        finally:
+            admin.config_set("maxmemory", "0")
+        assert api.get("/readyz").status_code == 200

@@ -181,10 +181,18 @@ def test_validation_problems_never_echo_the_input(api) -> None:
 
 
 def test_unknown_ids_and_routes_are_404_problems(api) -> None:
-    for path in ["/datasets/nope", "/jobs/nope", "/datasets/nope/records", "/no-such-route"]:
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for path in [
+        f"/datasets/{unknown}",
+        "/jobs/nope",
+        f"/datasets/{unknown}/records",
+        "/no-such-route",
+    ]:
         response = api.get(path, headers=ALPHA)
         assert response.status_code == 404
         assert response.headers["Content-Type"] == PROBLEM
+    for malformed in ["/datasets/nope", "/datasets/%00", "/datasets/a%00b/records"]:
+        assert api.get(malformed, headers=ALPHA).status_code == 422
 
 
 def test_cancel_after_success_is_a_conflict(api) -> None:

@@ -13,7 +13,7 @@ from celery import Celery
 
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
-from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
+from services.common.jobs.ledger import CountdownTooLong, IdempotencyConflict, Ledger, Submission
 from services.common.jobs.model import JobStatus
 from services.common.settings import Settings
 
@@ -31,7 +31,7 @@ def keys() -> QueueKeys:
 async def open_ledger(redis_url: str, keys: QueueKeys) -> AsyncIterator[Ledger]:
     client = async_client(Settings(REDIS_URL=redis_url))
     celery_app = Celery("sample", set_as_current=False)
-    yield Ledger(client, keys, celery_app, idempotency_ttl=60, finished_ttl=60)
+    yield Ledger(client, keys, celery_app, idempotency_ttl=60, finished_ttl=60, max_countdown=600)
     await client.aclose()
 
 
@@ -133,5 +133,16 @@ def test_replay_needs_a_dead_letter(redis_server, keys) -> None:
             assert (
                 await ledger.client.llen(keys.queue_list) == 2
             )  # the first message and the replay
+
+    run(scenario())
+
+
+def test_a_countdown_beyond_the_visibility_window_is_refused(redis_server, keys) -> None:
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            await ledger.submit(submission(countdown=600))
+            with pytest.raises(CountdownTooLong):
+                await ledger.submit(submission(countdown=601))
+            assert await ledger.client.llen(keys.queue_list) == 1
 
     run(scenario())

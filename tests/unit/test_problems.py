@@ -64,6 +64,8 @@ def test_broker_errors_are_503_with_retry_after() -> None:
 def test_unknown_routes_and_bugs_are_problems_that_leak_nothing() -> None:
     client = make_client()
     assert client.get("/nowhere").headers["Content-Type"] == "application/problem+json"
-    bug = client.get("/bug")
+    bug = client.get("/bug", headers={"X-Request-ID": "bug-1"})
     assert bug.status_code == 500
     assert "internal detail" not in bug.text
+    assert bug.headers["X-Request-ID"] == "bug-1"
+    assert bug.json()["request_id"] == "bug-1"

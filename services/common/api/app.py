@@ -43,6 +43,7 @@ def create_app(
             Celery(service, set_as_current=False),
             idempotency_ttl=settings.idempotency_ttl_seconds,
             finished_ttl=settings.finished_job_ttl_seconds,
+            max_countdown=settings.max_countdown_seconds,
         )
         async with resources(app) if resources else nullcontext():
             structlog.get_logger(__name__).info("api ready", queue=keys.queue_list)

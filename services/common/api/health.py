@@ -18,7 +18,7 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="The broker is reachable", response_model=None)
 async def readyz(request: Request) -> JSONResponse | dict[str, str]:
     try:
-        await request.app.state.ledger.client.ping()
+        await request.app.state.ledger.ready()
     except UNAVAILABLE:
         return unavailable(request, request.app.state.settings.retry_after_seconds)
     return {"status": "ready"}

@@ -8,9 +8,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from services.common.broker import UNAVAILABLE
-from services.common.request_id import current_request_id
+from services.common.jobs.ledger import CountdownTooLong
+from services.common.request_id import HEADER, current_request_id
 
 MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -46,10 +48,16 @@ def problem_response(
         "status": status,
         "detail": detail,
         "instance": request.url.path,
-        "request_id": current_request_id(),
+        "request_id": _request_id(request),
         **extra,
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def _request_id(request: Request) -> str | None:
+    # Unexpected errors are answered outside the request-id middleware, where the context
+    # is already unbound; the id stays on the request's state.
+    return current_request_id() or getattr(request.state, "request_id", None)
 
 
 def unavailable(request: Request, retry_after: int) -> JSONResponse:
@@ -85,13 +93,24 @@ def install_problem_handlers(app: FastAPI, *, retry_after: int) -> None:
         log.warning("broker unavailable", error=type(exc).__name__)
         return unavailable(request, retry_after)
 
+    async def on_refused(request: Request, exc: Exception) -> JSONResponse:
+        return problem_response(request, 422, str(exc) or "The request cannot be accepted.")
+
+    async def on_disconnect(request: Request, exc: Exception) -> JSONResponse:
+        log.info("client went away mid-request")
+        return problem_response(request, 400, "The client disconnected before the body ended.")
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return problem_response(request, 500, "An unexpected error occurred.")
+        request_id = _request_id(request)
+        log.exception("unhandled error", request_id=request_id)
+        headers = {HEADER: request_id} if request_id else None
+        return problem_response(request, 500, "An unexpected error occurred.", headers=headers)
 
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(CountdownTooLong, on_refused)
+    app.add_exception_handler(ClientDisconnect, on_disconnect)
     for error in UNAVAILABLE:
         app.add_exception_handler(error, on_broker_down)
     app.add_exception_handler(Exception, on_unexpected)

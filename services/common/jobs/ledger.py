@@ -21,6 +21,10 @@ class IdempotencyConflict(Exception):
     """The same Idempotency-Key came with a different body."""
 
 
+class CountdownTooLong(ValueError):
+    """A delay beyond the visibility timeout would be redelivered again and again (kombu#337)."""
+
+
 @dataclass(frozen=True)
 class Submission:
     task: str
@@ -42,12 +46,14 @@ class Ledger:
         *,
         idempotency_ttl: int,
         finished_ttl: int,
+        max_countdown: int,
     ) -> None:
         self.client = client
         self.keys = keys
         self.celery_app = celery_app
         self.idempotency_ttl = idempotency_ttl
         self.finished_ttl = finished_ttl
+        self.max_countdown = max_countdown
         self._transition = client.register_script(SCRIPT)
 
     async def submit(self, submission: Submission) -> tuple[Job, bool]:
@@ -56,6 +62,10 @@ class Ledger:
         Returns the job and whether it was created now. Concurrent submissions with one key
         race on WATCH; the loser reads the winner's job.
         """
+        if submission.countdown is not None and submission.countdown > self.max_countdown:
+            raise CountdownTooLong(
+                f"a delay of {submission.countdown}s exceeds the {self.max_countdown}s allowed"
+            )
         if submission.idempotency_key is None:
             async with self.client.pipeline(transaction=True) as pipe:
                 return await self._enqueue(submission, None, pipe), True
@@ -113,6 +123,11 @@ class Ledger:
         await pipe.execute()
         return job
 
+    async def ready(self) -> None:
+        """A write, not a PING: an out-of-memory or read-only broker answers PING but refuses
+        the writes every submission needs."""
+        await self.client.set(self.keys.prefix + "ready", "1", ex=60)
+
     async def get(self, job_id: str) -> Job | None:
         raw = cast(dict[str, str], await self.client.hgetall(self.keys.job(job_id)))
         return decode(raw) if raw else None
@@ -140,26 +155,39 @@ class Ledger:
         return [decode(raw) for raw in records if raw]
 
     async def replay(self, job_id: str) -> Job | None:
-        """Queue a dead-lettered job again, atomically leaving the dead-letter list."""
+        """Queue a dead-lettered job again, atomically leaving the dead-letter list, with a
+        fresh count of attempts. None when it is not (or no longer) a dead letter."""
         job_key = self.keys.job(job_id)
         async with self.client.pipeline(transaction=True) as pipe:
-            await pipe.watch(job_key, self.keys.dead_letters)
-            if await pipe.zscore(self.keys.dead_letters, job_id) is None:
+            try:
+                await pipe.watch(job_key, self.keys.dead_letters)
+                if await pipe.zscore(self.keys.dead_letters, job_id) is None:
+                    return None
+                raw = cast(dict[str, str], await pipe.hgetall(job_key))
+                if not raw:  # its record is gone: nothing left to replay
+                    await self.client.zrem(self.keys.dead_letters, job_id)
+                    return None
+                job = decode(raw)
+                message = task_message(
+                    self.celery_app,
+                    self.keys,
+                    task=job.task,
+                    job_id=job.id,
+                    request_id=job.request_id,
+                )
+                reset: dict[str, Any] = {
+                    "status": JobStatus.queued,
+                    "progress": 0.0,
+                    "attempts": 0,
+                    "updated_at": utcnow(),
+                    "finished_at": None,
+                    "error": None,
+                }
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(job_key, mapping=cast(dict[Any, Any], encode(reset)))
+                pipe.zrem(self.keys.dead_letters, job_id)
+                pipe.lpush(self.keys.queue_list, message)
+                await pipe.execute()
+            except WatchError:  # replayed or changed by someone else meanwhile
                 return None
-            job = decode(cast(dict[str, str], await pipe.hgetall(job_key)))
-            message = task_message(
-                self.celery_app, self.keys, task=job.task, job_id=job.id, request_id=job.request_id
-            )
-            reset: dict[str, Any] = {
-                "status": JobStatus.queued,
-                "progress": 0.0,
-                "updated_at": utcnow(),
-                "finished_at": None,
-                "error": None,
-            }
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.hset(job_key, mapping=cast(dict[Any, Any], encode(reset)))
-            pipe.zrem(self.keys.dead_letters, job_id)
-            pipe.lpush(self.keys.queue_list, message)
-            await pipe.execute()
         return job.model_copy(update=reset)

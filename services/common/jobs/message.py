@@ -22,9 +22,12 @@ def task_message(
     job_id: str,
     request_id: str | None,
     countdown: float | None = None,
+    retries: int = 0,
 ) -> str:
     """Messages carry the job id only: the payload lives in the ledger or the data store."""
-    message = app.amqp.as_task_v2(job_id, task, args=(job_id,), countdown=countdown)
+    message = app.amqp.as_task_v2(
+        job_id, task, args=(job_id,), countdown=countdown, retries=retries
+    )
     content_type, encoding, body = dumps(message.body, serializer="json")
     headers = dict(message.headers, request_id=request_id)
     return json.dumps(

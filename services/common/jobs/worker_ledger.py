@@ -3,9 +3,10 @@
 from typing import Any
 
 import redis
+from redis.exceptions import WatchError
 
 from services.common.jobs.keys import QueueKeys
-from services.common.jobs.model import Job, JobStatus, decode, utcnow
+from services.common.jobs.model import Job, JobStatus, decode, encode, utcnow
 from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
 
 _OPEN = (JobStatus.queued, JobStatus.running)
@@ -52,15 +53,34 @@ class WorkerLedger:
         }
         return self._apply(job_id, (JobStatus.running,), fields, expire=self.finished_ttl)
 
-    def retry_later(self, job_id: str, error: str) -> Outcome:
-        fields = {"status": JobStatus.queued, "error": error, "updated_at": utcnow()}
-        return self._apply(job_id, (JobStatus.running,), fields)
+    def retry_later(self, job_id: str, error: str, message: str) -> bool:
+        """Queue the next attempt's message, only while the job still runs (not cancelled)."""
+        key = self.keys.job(job_id)
+        fields = encode({"status": JobStatus.queued, "error": error, "updated_at": utcnow()})
+
+        with self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    if pipe.hget(key, "status") != JobStatus.running:
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.lpush(self.keys.queue_list, message)
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue
 
     def fail(self, job_id: str, error: str, *, dead_letter: bool) -> Outcome:
+        """A dead letter stays until replayed; any other failure expires like a success."""
         now = utcnow()
         fields = {"status": JobStatus.failed, "error": error, "finished_at": now, "updated_at": now}
-        dead_key = self.keys.dead_letters if dead_letter else None
-        return self._apply(job_id, (JobStatus.running,), fields, dead_key=dead_key)
+        if dead_letter:
+            return self._apply(
+                job_id, (JobStatus.running,), fields, dead_key=self.keys.dead_letters
+            )
+        return self._apply(job_id, (JobStatus.running,), fields, expire=self.finished_ttl)
 
     def _apply(
         self,
