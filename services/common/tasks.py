@@ -113,15 +113,7 @@ class JobTask(Task):  # type: ignore[type-arg]
         )
         # The next attempt's message and the job's new status are one transaction, so a
         # failed publish can never leave the job "queued" with no message behind it.
-        message = task_message(
-            self.app,
-            self.keys,
-            task=self.name,
-            job_id=job.id,
-            request_id=job.request_id,
-            countdown=countdown,
-            retries=job.attempts,
-        )
+        message = task_message(self.app, self.keys, job, countdown=countdown, retries=job.attempts)
         self.ledger.retry_later(job.id, _describe(exc), message)
         log.info("job will be retried", attempt=job.attempts, countdown=countdown, error=str(exc))
         # Tells Celery (its events and metrics) this was a retry; the message is already queued.

@@ -72,7 +72,7 @@ def test_a_redelivered_message_of_a_finished_job_does_nothing(sample_stack) -> N
     finished(sample_stack, job, JobStatus.succeeded)
     # The very same message again, as Redis delivers it after a visibility timeout.
     keys = QueueKeys(sample_stack.namespace, "sample")
-    copy = task_message(Celery("t"), keys, task="sample.count", job_id=job.id, request_id=None)
+    copy = task_message(Celery("t"), keys, job)
     with sample_redis(sample_stack) as client:
         client.lpush(keys.queue_list, copy)
     worker = sample_stack.processes[0]

@@ -107,14 +107,7 @@ class Ledger:
             request_id=submission.request_id,
             body_hash=submission.body_hash,
         )
-        message = task_message(
-            self.celery_app,
-            self.keys,
-            task=job.task,
-            job_id=job.id,
-            request_id=job.request_id,
-            countdown=submission.countdown,
-        )
+        message = task_message(self.celery_app, self.keys, job, countdown=submission.countdown)
         pipe.multi()
         pipe.hset(self.keys.job(job.id), mapping=encode(job.model_dump()))
         if idempotency_key is not None:
@@ -168,13 +161,7 @@ class Ledger:
                     await self.client.zrem(self.keys.dead_letters, job_id)
                     return None
                 job = decode(raw)
-                message = task_message(
-                    self.celery_app,
-                    self.keys,
-                    task=job.task,
-                    job_id=job.id,
-                    request_id=job.request_id,
-                )
+                message = task_message(self.celery_app, self.keys, job)
                 reset: dict[str, Any] = {
                     "status": JobStatus.queued,
                     "progress": 0.0,

@@ -12,24 +12,23 @@ from celery import Celery
 from kombu.serialization import dumps
 
 from services.common.jobs.keys import QueueKeys
+from services.common.jobs.model import Job
 
 
 def task_message(
     app: Celery,
     keys: QueueKeys,
+    job: Job,
     *,
-    task: str,
-    job_id: str,
-    request_id: str | None,
     countdown: float | None = None,
     retries: int = 0,
 ) -> str:
     """Messages carry the job id only: the payload lives in the ledger or the data store."""
     message = app.amqp.as_task_v2(
-        job_id, task, args=(job_id,), countdown=countdown, retries=retries
+        job.id, job.task, args=(job.id,), countdown=countdown, retries=retries
     )
     content_type, encoding, body = dumps(message.body, serializer="json")
-    headers = dict(message.headers, request_id=request_id)
+    headers = dict(message.headers, request_id=job.request_id)
     return json.dumps(
         {
             "body": base64.b64encode(body.encode(encoding)).decode("ascii"),
