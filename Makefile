@@ -11,18 +11,25 @@ PYTHON ?= python3
 GATEWAY_PORT ?= 8080
 GATEWAY_METRICS_PORT ?= 8082
 INGEST_PORT ?= 8101
+EMAIL_PORT ?= 8102
 LOCAL_REDIS_PORT ?= 6381
+LOCAL_SMTP_PORT ?= 8025
 TASKYARD_API_KEYS ?= demo:demo-key:admin
-# Processes `make run` starts; its own Redis only when REDIS_URL is not given.
-PROCESSES := ingest-api ingest-worker gateway
+# Processes `make run` starts; its own Redis and SMTP sink only when no URL is given.
+PROCESSES := ingest-api ingest-worker email-api email-worker gateway
 ifeq ($(origin REDIS_URL),undefined)
   REDIS_URL := redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
   PROCESSES += redis
 endif
+ifeq ($(origin SMTP_URL),undefined)
+  SMTP_URL := smtp://127.0.0.1:$(LOCAL_SMTP_PORT)
+  PROCESSES += smtp
+endif
 DATABASE_URL ?= sqlite:///$(CURDIR)/var/taskyard.db
 TASKYARD_INGEST_URL ?= http://127.0.0.1:$(INGEST_PORT)
-export GATEWAY_PORT GATEWAY_METRICS_PORT INGEST_PORT LOCAL_REDIS_PORT TASKYARD_API_KEYS
-export REDIS_URL DATABASE_URL TASKYARD_INGEST_URL
+TASKYARD_EMAIL_URL ?= http://127.0.0.1:$(EMAIL_PORT)
+export GATEWAY_PORT GATEWAY_METRICS_PORT INGEST_PORT EMAIL_PORT LOCAL_REDIS_PORT LOCAL_SMTP_PORT
+export TASKYARD_API_KEYS REDIS_URL DATABASE_URL SMTP_URL TASKYARD_INGEST_URL TASKYARD_EMAIL_URL
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install system-packages run test lint fmt clean
@@ -44,13 +51,15 @@ system-packages: ## Install redis-server with apt-get (needs root)
 	DEBIAN_FRONTEND=noninteractive apt-get install --yes --quiet --no-install-recommends redis-server
 
 run: install ## Start the whole stack in the foreground; Ctrl-C stops it
-	@mkdir -p var/redis var/gateway
+	@mkdir -p var/redis var/gateway var/mail/tmp var/mail/new var/mail/cur
 	@echo "Taskyard is starting (Ctrl-C stops every process):"
 	@echo "  gateway        http://127.0.0.1:$(GATEWAY_PORT)"
 	@echo "  ingest API     http://127.0.0.1:$(GATEWAY_PORT)/ingest/docs   (direct: $(TASKYARD_INGEST_URL))"
+	@echo "  email API      http://127.0.0.1:$(GATEWAY_PORT)/email/docs    (direct: $(TASKYARD_EMAIL_URL))"
 	@echo "  gateway ping   http://127.0.0.1:$(GATEWAY_METRICS_PORT)/ping   metrics: /metrics"
 	@echo "  redis          $(REDIS_URL)"
 	@echo "  data store     $(DATABASE_URL)"
+	@echo "  mail           $(SMTP_URL)$(if $(filter smtp,$(PROCESSES)),   (kept in var/mail/new/),)"
 	@echo "  API key        demo-key (tenant demo, admin) unless TASKYARD_API_KEYS says otherwise"
 	@exec $(BIN)/honcho --procfile Procfile start $(PROCESSES)
 

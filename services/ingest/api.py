@@ -103,9 +103,9 @@ async def submit_dataset(
     )
     try:
         job, created = await ledger.submit(submission)
-    except IdempotencyConflict as exc:
+    except IdempotencyConflict:
         await to_thread.run_sync(store.delete_dataset, engine, dataset_id)
-        raise Problem(422, "This Idempotency-Key was used with a different body.") from exc
+        raise
     except UNAVAILABLE:
         await forget_unless_queued(engine, ledger, dataset_id)
         raise

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from services.common.broker import UNAVAILABLE
-from services.common.jobs.ledger import CountdownTooLong
+from services.common.jobs.ledger import CountdownTooLong, IdempotencyConflict
 from services.common.request_id import HEADER, current_request_id
 
 MEDIA_TYPE = "application/problem+json"
@@ -110,6 +110,7 @@ def install_problem_handlers(app: FastAPI, *, retry_after: int) -> None:
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(CountdownTooLong, on_refused)
+    app.add_exception_handler(IdempotencyConflict, on_refused)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
     for error in UNAVAILABLE:
         app.add_exception_handler(error, on_broker_down)

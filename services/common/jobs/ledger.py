@@ -17,8 +17,11 @@ from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_i
 from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(ValueError):
     """The same Idempotency-Key came with a different body."""
+
+    def __init__(self) -> None:
+        super().__init__("This Idempotency-Key was used with a different body.")
 
 
 class CountdownTooLong(ValueError):
