@@ -28,6 +28,7 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     ingest_url: str = ""
+    email_url: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return {

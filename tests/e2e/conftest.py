@@ -9,12 +9,18 @@ from tests.stack import Stack
 
 
 @pytest.fixture(scope="session")
-def gateway(redis_server, sqlite_url, tmp_path_factory) -> Iterator[httpx.Client]:
-    stack = Stack(redis_server.url, sqlite_url, tmp_path_factory.mktemp("e2e"))
+def gateway(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[httpx.Client]:
+    stack = Stack(
+        redis_server.url,
+        sqlite_url,
+        tmp_path_factory.mktemp("e2e"),
+        extra_env={"SMTP_URL": smtp_server.url},
+    )
     try:
-        ingest = stack.api("ingest")
-        stack.worker("ingest")
-        url = stack.gateway(ingest=ingest)
+        backends = {service: stack.api(service) for service in ("ingest", "email")}
+        for service in backends:
+            stack.worker(service)
+        url = stack.gateway(**backends)
         with httpx.Client(base_url=url, timeout=10) as client:
             yield client
     finally:

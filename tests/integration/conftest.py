@@ -94,3 +94,23 @@ def ingest_stack(redis_server, database_url, tmp_path_factory) -> Iterator[Stack
         yield stack
     finally:
         stack.stop()
+
+
+EMAIL_ENV = {"TASKYARD_MAX_ATTEMPTS": "4", "TASKYARD_RETRY_BACKOFF_SECONDS": "1"}
+
+
+@pytest.fixture(scope="module")
+def email_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[Stack]:
+    """The email API and a worker, sending to the tests' SMTP server."""
+    stack = Stack(
+        redis_server.url,
+        sqlite_url,
+        tmp_path_factory.mktemp("email"),
+        extra_env={"SMTP_URL": smtp_server.url, **EMAIL_ENV},
+    )
+    try:
+        stack.email_url = stack.api("email")
+        stack.worker("email")
+        yield stack
+    finally:
+        stack.stop()

@@ -1,0 +1,56 @@
+"""A real SMTP server for tests (aiosmtpd), whose answers to DATA a test can script."""
+
+from collections import deque
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from tests.processes import free_port
+
+
+class ScriptedHandler:
+    def __init__(self) -> None:
+        self.replies: deque[str] = deque()  # answers to the next DATA commands, then "250"
+        self.refuse_all_with: str | None = None
+        self.envelopes: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.replies:
+            return self.replies.popleft()
+        if self.refuse_all_with:
+            return self.refuse_all_with
+        self.envelopes.append(envelope)
+        return "250 2.0.0 queued"
+
+
+class SmtpServer:
+    def __init__(self) -> None:
+        self.handler = ScriptedHandler()
+        self.port = free_port()
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> "SmtpServer":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def messages(self, message_id: str | None = None) -> list[EmailMessage]:
+        parsed = [
+            message_from_bytes(envelope.content, policy=policy.default)
+            for envelope in self.handler.envelopes
+        ]
+        return [m for m in parsed if message_id is None or m["Message-ID"] == message_id]
+
+    def recipients_of(self, message_id: str) -> list[str]:
+        for envelope in self.handler.envelopes:
+            if message_from_bytes(envelope.content)["Message-ID"] == message_id:
+                return list(envelope.rcpt_tos)
+        return []
