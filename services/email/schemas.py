@@ -1,11 +1,10 @@
 """What the email API takes and shows. Addresses are never shown back."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from services.common.jobs.model import JobStatus
+from services.common.api.jobs import JobState
 from services.email.headers import check_address, check_header_text
 
 Address = Annotated[str, StringConstraints(max_length=254), AfterValidator(check_address)]
@@ -38,17 +37,8 @@ class Delivery(BaseModel):
     refused: int = Field(0, description="Recipients the server refused (the rest got it)")
 
 
-class MessageView(BaseModel):
-    id: str
+class MessageView(JobState):
     template: str
     recipients: int
-    status: JobStatus
-    progress: float
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
     delivery: Delivery | None
     links: dict[str, str]

@@ -19,11 +19,10 @@ from services.common.jobs.ledger import Ledger
 from services.common.jobs.model import Job, JobStatus
 
 
-class JobView(BaseModel):
-    """What a job's owner sees: no payload, no tenant."""
+class JobState(BaseModel):
+    """What every view of a job shows its owner: never the payload or the tenant."""
 
     id: str
-    task: str
     status: JobStatus
     progress: float
     attempts: int
@@ -32,6 +31,10 @@ class JobView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+
+
+class JobView(JobState):
+    task: str
     result: dict[str, Any] | None
     request_id: str | None
 
