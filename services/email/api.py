@@ -10,11 +10,11 @@ from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep
 from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
 from services.common.api.problems import Problem
+from services.common.headers import check_header_text
 from services.common.jobs.ledger import Submission
 from services.common.jobs.model import Job
 from services.common.request_id import current_request_id
 from services.email import SEND, SERVICE
-from services.email.headers import check_header_text
 from services.email.schemas import Delivery, MessageIn, MessageView
 from services.email.settings import EmailSettings
 from services.email.templates import TemplateProblem, render

@@ -9,7 +9,7 @@ from email.policy import SMTP
 from email.utils import formatdate
 from typing import Any
 
-from services.email.headers import check_header_text
+from services.common.headers import check_header_text
 from services.email.templates import render
 
 POLICY = SMTP.clone(raise_on_defect=True)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.common.api.jobs import JobState
-from services.email.headers import check_address, check_header_text
+from services.common.headers import check_address, check_header_text
 
 Address = Annotated[str, StringConstraints(max_length=254), AfterValidator(check_address)]
 HeaderText = Annotated[

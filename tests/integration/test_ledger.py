@@ -146,3 +146,24 @@ def test_a_countdown_beyond_the_visibility_window_is_refused(redis_server, keys)
             assert await ledger.client.llen(keys.queue_list) == 1
 
     run(scenario())
+
+
+def test_a_delayed_job_waits_outside_the_queue_and_is_released_once(redis_server, keys) -> None:
+    from datetime import timedelta
+
+    from services.common.jobs.delayed import release_due
+    from services.common.jobs.model import utcnow
+
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            await ledger.submit(submission(release_at=utcnow() - timedelta(seconds=1)))
+            later, _ = await ledger.submit(submission(release_at=utcnow() + timedelta(days=3)))
+            assert await ledger.client.llen(keys.queue_list) == 0
+            assert (await ledger.get(later.id)).status is JobStatus.queued
+
+    run(scenario())
+    with redis_server.client() as client:
+        assert release_due(client, keys) == 1
+        assert release_due(client, keys) == 0  # moved once, not again
+        assert client.llen(keys.queue_list) == 1
+        assert client.zcard(keys.delayed) == 1  # the one due in three days

@@ -32,6 +32,11 @@ class QueueKeys:
     def dead_letters(self) -> str:
         return self.prefix + "dead"
 
+    @property
+    def delayed(self) -> str:
+        """Messages due later than a countdown may wait on the queue, scored by due time."""
+        return self.prefix + "delayed"
+
     def job(self, job_id: str) -> str:
         return f"{self.prefix}job:{job_id}"
 

@@ -5,6 +5,7 @@ A submission writes the job record and its queue message in one MULTI/EXEC, so t
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -38,6 +39,9 @@ class Submission:
     request_id: str | None = None
     countdown: float | None = None
     job_id: str = field(default_factory=new_job_id)
+    # Later than any countdown may wait on the queue: the message waits in the delayed set
+    # until the service's beat releases it (see delayed.py).
+    release_at: datetime | None = None
 
 
 class Ledger:
@@ -115,7 +119,10 @@ class Ledger:
         pipe.hset(self.keys.job(job.id), mapping=encode(job.model_dump()))
         if idempotency_key is not None:
             pipe.set(idempotency_key, f"{job.id} {job.body_hash}", ex=self.idempotency_ttl)
-        pipe.lpush(self.keys.queue_list, message)
+        if submission.release_at is None:
+            pipe.lpush(self.keys.queue_list, message)
+        else:
+            pipe.zadd(self.keys.delayed, {message: submission.release_at.timestamp()})
         await pipe.execute()
         return job
 

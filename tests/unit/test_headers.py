@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.email.headers import check_address, check_header_text
+from services.common.headers import check_address, check_header_text
 
 LINE_BREAKS = [
     "\r",
