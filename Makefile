@@ -12,11 +12,12 @@ GATEWAY_PORT ?= 8080
 GATEWAY_METRICS_PORT ?= 8082
 INGEST_PORT ?= 8101
 EMAIL_PORT ?= 8102
+REPORTS_PORT ?= 8103
 LOCAL_REDIS_PORT ?= 6381
 LOCAL_SMTP_PORT ?= 8025
 TASKYARD_API_KEYS ?= demo:demo-key:admin
 # Processes `make run` starts; its own Redis and SMTP sink only when no URL is given.
-PROCESSES := ingest-api ingest-worker email-api email-worker gateway
+PROCESSES := ingest-api ingest-worker email-api email-worker reports-api reports-worker reports-beat gateway
 ifeq ($(origin REDIS_URL),undefined)
   REDIS_URL := redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
   PROCESSES += redis
@@ -28,8 +29,11 @@ endif
 DATABASE_URL ?= sqlite:///$(CURDIR)/var/taskyard.db
 TASKYARD_INGEST_URL ?= http://127.0.0.1:$(INGEST_PORT)
 TASKYARD_EMAIL_URL ?= http://127.0.0.1:$(EMAIL_PORT)
-export GATEWAY_PORT GATEWAY_METRICS_PORT INGEST_PORT EMAIL_PORT LOCAL_REDIS_PORT LOCAL_SMTP_PORT
-export TASKYARD_API_KEYS REDIS_URL DATABASE_URL SMTP_URL TASKYARD_INGEST_URL TASKYARD_EMAIL_URL
+TASKYARD_REPORTS_URL ?= http://127.0.0.1:$(REPORTS_PORT)
+TASKYARD_PUBLIC_URL ?= http://127.0.0.1:$(GATEWAY_PORT)
+export GATEWAY_PORT GATEWAY_METRICS_PORT INGEST_PORT EMAIL_PORT REPORTS_PORT LOCAL_REDIS_PORT
+export LOCAL_SMTP_PORT TASKYARD_API_KEYS REDIS_URL DATABASE_URL SMTP_URL TASKYARD_PUBLIC_URL
+export TASKYARD_INGEST_URL TASKYARD_EMAIL_URL TASKYARD_REPORTS_URL
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install system-packages run test lint fmt clean
@@ -56,6 +60,7 @@ run: install ## Start the whole stack in the foreground; Ctrl-C stops it
 	@echo "  gateway        http://127.0.0.1:$(GATEWAY_PORT)"
 	@echo "  ingest API     http://127.0.0.1:$(GATEWAY_PORT)/ingest/docs   (direct: $(TASKYARD_INGEST_URL))"
 	@echo "  email API      http://127.0.0.1:$(GATEWAY_PORT)/email/docs    (direct: $(TASKYARD_EMAIL_URL))"
+	@echo "  reports API    http://127.0.0.1:$(GATEWAY_PORT)/reports/docs  (direct: $(TASKYARD_REPORTS_URL))"
 	@echo "  gateway ping   http://127.0.0.1:$(GATEWAY_METRICS_PORT)/ping   metrics: /metrics"
 	@echo "  redis          $(REDIS_URL)"
 	@echo "  data store     $(DATABASE_URL)"

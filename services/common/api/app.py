@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 import structlog
-from celery import Celery
 from fastapi import APIRouter, FastAPI
 
 from services.common.api import health, jobs
@@ -12,7 +11,7 @@ from services.common.api.auth import ApiKeys
 from services.common.api.problems import install_problem_handlers
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
-from services.common.jobs.ledger import Ledger
+from services.common.jobs.ledger import ledger_for
 from services.common.logging import configure_logging
 from services.common.metrics import HttpMetricsMiddleware
 from services.common.request_id import RequestIdMiddleware
@@ -36,15 +35,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = async_client(settings)
-        app.state.ledger = Ledger(
-            client,
-            keys,
-            # Only builds message headers and bodies; it never connects.
-            Celery(service, set_as_current=False),
-            idempotency_ttl=settings.idempotency_ttl_seconds,
-            finished_ttl=settings.finished_job_ttl_seconds,
-            max_countdown=settings.max_countdown_seconds,
-        )
+        app.state.ledger = ledger_for(client, settings, service)
         async with resources(app) if resources else nullcontext():
             structlog.get_logger(__name__).info("api ready", queue=keys.queue_list)
             yield

@@ -16,6 +16,7 @@ from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_id, utcnow
 from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
+from services.common.settings import Settings
 
 
 class IdempotencyConflict(ValueError):
@@ -188,3 +189,16 @@ class Ledger:
             except WatchError:  # replayed or changed by someone else meanwhile
                 return None
         return job.model_copy(update=reset)
+
+
+def ledger_for(client: aioredis.Redis, settings: Settings, service: str) -> Ledger:
+    """The ledger of any service on the shared broker: its own, or another's to submit to."""
+    return Ledger(
+        client,
+        QueueKeys(settings.key_namespace, service),
+        # Only builds message headers and bodies; it never connects.
+        Celery(service, set_as_current=False),
+        idempotency_ttl=settings.idempotency_ttl_seconds,
+        finished_ttl=settings.finished_job_ttl_seconds,
+        max_countdown=settings.max_countdown_seconds,
+    )
