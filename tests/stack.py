@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 
 from tests.processes import BIN, Process, free_port, wait_until
 
@@ -29,6 +30,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     ingest_url: str = ""
     email_url: str = ""
+    reports_url: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -61,6 +63,28 @@ class Stack:
         env = self.env(TASKYARD_WORKER_HEARTBEAT_FILE=str(heartbeat))
         process = Process(name, [*args, "-l", "INFO"], env, self.workdir)
         self.processes.append(process.start().wait_ready(heartbeat.exists))
+        return process
+
+    def beat(self, service: str) -> Process:
+        """The service's beat, ready once it holds RedBeat's lock in Redis."""
+        name = f"{service}-beat-{uuid.uuid4().hex[:6]}"
+        args = [
+            str(BIN / "celery"),
+            "-A",
+            f"services.{service}.worker",
+            "beat",
+            "--pidfile=",
+            "-l",
+            "INFO",
+        ]
+        process = Process(name, args, self.env(), self.workdir)
+        lock = f"{self.namespace}:{service}:redbeat::lock"
+
+        def locked() -> bool:
+            with redis.Redis.from_url(self.redis_url) as client:
+                return bool(client.exists(lock))
+
+        self.processes.append(process.start().wait_ready(locked))
         return process
 
     def gateway(self, **backends: str) -> str:

@@ -17,7 +17,7 @@ def gateway(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator
         extra_env={"SMTP_URL": smtp_server.url},
     )
     try:
-        backends = {service: stack.api(service) for service in ("ingest", "email")}
+        backends = {service: stack.api(service) for service in ("ingest", "email", "reports")}
         for service in backends:
             stack.worker(service)
         url = stack.gateway(**backends)

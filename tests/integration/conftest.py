@@ -114,3 +114,35 @@ def email_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iter
         yield stack
     finally:
         stack.stop()
+
+
+REPORTS_ENV = {
+    # A short visibility window, so a run_at past it (the delayed set) is seconds away.
+    "TASKYARD_VISIBILITY_TIMEOUT": "60",
+    "TASKYARD_TASK_TIME_LIMIT": "50",
+    "TASKYARD_TASK_SOFT_TIME_LIMIT": "45",
+    "TASKYARD_RETRY_BACKOFF_MAX_SECONDS": "30",
+    "TASKYARD_REPORTS_RELEASE_INTERVAL": "1",
+    "TASKYARD_REPORTS_CHUNK_ROWS": "500",
+    "TASKYARD_PUBLIC_URL": "http://gateway.test",
+}
+
+
+@pytest.fixture(scope="module")
+def reports_stack(redis_server, database_url, smtp_server, tmp_path_factory) -> Iterator[Stack]:
+    """Ingest to load data, reports to aggregate it, an email worker to announce it."""
+    stack = Stack(
+        redis_server.url,
+        database_url,
+        tmp_path_factory.mktemp("reports"),
+        extra_env={"SMTP_URL": smtp_server.url, **REPORTS_ENV},
+    )
+    try:
+        stack.ingest_url = stack.api("ingest")
+        stack.reports_url = stack.api("reports")
+        for service in ("ingest", "email", "reports"):
+            stack.worker(service)
+        stack.beat("reports")
+        yield stack
+    finally:
+        stack.stop()
