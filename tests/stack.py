@@ -31,6 +31,7 @@ class Stack:
     ingest_url: str = ""
     email_url: str = ""
     reports_url: str = ""
+    gateway_url: str = ""
 
     def env(self, **extra: str) -> dict[str, str]:
         return {

@@ -3,3 +3,4 @@
 SERVICE = "reports"
 BUILD = "reports.build"
 RELEASE_DUE = "reports.release_due"
+FIRE_SCHEDULE = "reports.fire_schedule"

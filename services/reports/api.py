@@ -11,17 +11,19 @@ from sqlalchemy import Engine
 from sse_starlette import EventSourceResponse
 
 from services.common.api.app import create_app as create_service_app
-from services.common.api.auth import CallerDep
+from services.common.api.auth import CallerDep, Principal
 from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
 from services.common.api.problems import Problem
 from services.common.db import create_data_engine
 from services.common.jobs.ledger import Submission
-from services.common.jobs.model import Job, as_utc, utcnow
+from services.common.jobs.model import Job, as_utc, new_job_id, utcnow
 from services.common.request_id import current_request_id
-from services.reports import BUILD, SERVICE, store
-from services.reports.schemas import ReportIn, ReportView
+from services.reports import BUILD, SERVICE, schedules, store
+from services.reports.schedules import parse_cron
+from services.reports.schemas import ReportIn, ReportSpec, ReportView, ScheduleIn, ScheduleView
 from services.reports.settings import ReportsSettings
 from services.reports.source import Dataset, find_dataset
+from services.reports.worker import app as celery_app
 
 ReportId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -49,10 +51,7 @@ async def submit_report(
     engine: EngineDep,
     idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
 ) -> ReportView:
-    dataset = await to_thread.run_sync(find_dataset, engine, report.dataset_id)
-    if dataset is None or not caller.may_see(dataset.tenant):
-        raise Problem(422, f"No finished dataset {report.dataset_id}.")
-    check_fields(report, dataset)
+    await check_spec(engine, caller, report)
     run_at = as_utc(report.run_at)  # an offset-less time is UTC
     delay = (run_at - utcnow()).total_seconds() if run_at else 0.0
     late = delay > ledger.max_countdown  # beyond the visibility window: the beat releases it
@@ -73,7 +72,14 @@ async def submit_report(
     return report_view(request, job)
 
 
-def check_fields(report: ReportIn, dataset: Dataset) -> None:
+async def check_spec(engine: Engine, caller: Principal, report: ReportSpec) -> None:
+    dataset = await to_thread.run_sync(find_dataset, engine, report.dataset_id)
+    if dataset is None or not caller.may_see(dataset.tenant):
+        raise Problem(422, f"No finished dataset {report.dataset_id}.")
+    check_fields(report, dataset)
+
+
+def check_fields(report: ReportSpec, dataset: Dataset) -> None:
     """Every named field must exist; sums, averages and bounds need numeric fields."""
     known = ", ".join(sorted(dataset.fields)) or "none"
     named = [*report.group_by, *(f.field for f in report.filters)]
@@ -91,6 +97,61 @@ def check_fields(report: ReportIn, dataset: Dataset) -> None:
     for rule in report.filters:
         if dataset.numeric(rule.field) and not isinstance(rule.value, int | float):
             raise Problem(422, f"The filter on {rule.field!r} needs a number.")
+
+
+@router.post(
+    "/schedules",
+    status_code=201,
+    response_model=ScheduleView,
+    summary="Build a report on a cron schedule",
+)
+async def create_schedule(
+    request: Request, response: Response, schedule: ScheduleIn, caller: CallerDep, engine: EngineDep
+) -> ScheduleView:
+    await check_spec(engine, caller, schedule)
+    try:
+        parse_cron(schedule.cron)
+    except ValueError as exc:
+        raise Problem(422, f"Bad cron {schedule.cron!r}: {exc}.") from exc
+    schedule_id = new_job_id()
+    spec = ReportSpec.model_validate(schedule.model_dump(exclude={"cron"})).model_dump(mode="json")
+    await to_thread.run_sync(
+        schedules.save, celery_app, schedule_id, schedule.cron, caller.tenant, spec
+    )
+    response.headers["Location"] = location(request, f"/schedules/{schedule_id}")
+    return await schedule_view(request, caller, schedule_id)
+
+
+@router.get(
+    "/schedules/{schedule_id}", response_model=ScheduleView, summary="A schedule and its reports"
+)
+async def get_schedule(request: Request, schedule_id: ReportId, caller: CallerDep) -> ScheduleView:
+    return await schedule_view(request, caller, schedule_id)
+
+
+@router.delete("/schedules/{schedule_id}", status_code=204, summary="Stop a schedule")
+async def delete_schedule(request: Request, schedule_id: ReportId, caller: CallerDep) -> Response:
+    await schedule_view(request, caller, schedule_id)  # 404 unless the caller's
+    entry = await to_thread.run_sync(schedules.load, celery_app, schedule_id)
+    if entry is not None:
+        await to_thread.run_sync(entry.delete)
+    return Response(status_code=204)
+
+
+async def schedule_view(request: Request, caller: Principal, schedule_id: str) -> ScheduleView:
+    entry = await to_thread.run_sync(schedules.load, celery_app, schedule_id)
+    if entry is None or not caller.may_see(entry.kwargs["tenant"]):
+        raise Problem(404, f"No schedule {schedule_id}.")
+    client = request.app.state.ledger.client
+    jobs = await client.lrange(schedules.jobs_key(request.app.state.settings, schedule_id), 0, -1)
+    return ScheduleView(
+        id=schedule_id,
+        cron=entry.kwargs["cron"],
+        spec=ReportSpec.model_validate(entry.kwargs["spec"]),
+        last_run_at=entry.last_run_at if entry.total_run_count else None,
+        jobs=jobs,
+        links={"self": location(request, f"/schedules/{schedule_id}")},
+    )
 
 
 @router.get("/{report_id}", response_model=ReportView, summary="A report's status")

@@ -75,3 +75,19 @@ class ReportView(JobState):
                 "links": links,
             }
         )
+
+
+class ScheduleIn(ReportSpec):
+    cron: str = Field(
+        max_length=100,
+        description="minute hour day-of-month month day-of-week, in UTC (e.g. '0 6 * * 1')",
+    )
+
+
+class ScheduleView(BaseModel):
+    id: str
+    cron: str
+    spec: ReportSpec
+    last_run_at: datetime | None
+    jobs: list[str] = Field(description="The reports it made, newest first (the last 100)")
+    links: dict[str, str]

@@ -9,7 +9,7 @@ from tests.stack import Stack
 
 
 @pytest.fixture(scope="session")
-def gateway(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[httpx.Client]:
+def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[Stack]:
     stack = Stack(
         redis_server.url,
         sqlite_url,
@@ -20,8 +20,14 @@ def gateway(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator
         backends = {service: stack.api(service) for service in ("ingest", "email", "reports")}
         for service in backends:
             stack.worker(service)
-        url = stack.gateway(**backends)
-        with httpx.Client(base_url=url, timeout=10) as client:
-            yield client
+        stack.beat("reports")
+        stack.gateway_url = stack.gateway(**backends)
+        yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(e2e_stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=e2e_stack.gateway_url, timeout=10) as client:
+        yield client
