@@ -1,21 +1,20 @@
 """The ingest API: ``uvicorn --factory services.ingest.api:create_app``."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import asdict
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
 from sqlalchemy import Engine
 from sse_starlette import EventSourceResponse
 
 from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep, Principal
+from services.common.api.data import EngineDep, data_store
 from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
 from services.common.api.problems import Problem
 from services.common.broker import UNAVAILABLE
-from services.common.db import create_data_engine
 from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
 from services.common.jobs.model import JobStatus, as_utc, new_job_id
 from services.common.request_id import current_request_id
@@ -40,12 +39,6 @@ DatasetId = Annotated[
 ]
 
 
-def data_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-EngineDep = Annotated[Engine, Depends(data_engine)]
 router = APIRouter(tags=["datasets"])
 
 
@@ -203,18 +196,10 @@ async def dataset_view(
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
-
-    @asynccontextmanager
-    async def data_store(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = create_data_engine(settings.database_url)
-        await to_thread.run_sync(store.create_schema, app.state.engine)
-        yield
-        app.state.engine.dispose()
-
     return create_service_app(
         service=SERVICE,
         settings=settings,
         routers=[router],
         summary="Datasets in: JSON batches, CSV or NDJSON uploads, validated row by row.",
-        resources=data_store,
+        resources=data_store(settings.database_url, store.create_schema),
     )

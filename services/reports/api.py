@@ -1,20 +1,18 @@
 """The reports API: ``uvicorn --factory services.reports.api:create_app``."""
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request, Response
+from fastapi import APIRouter, FastAPI, Header, Path, Request, Response
 from sqlalchemy import Engine
 from sse_starlette import EventSourceResponse
 
 from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep, Principal
+from services.common.api.data import EngineDep, data_store
 from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
 from services.common.api.problems import Problem
-from services.common.db import create_data_engine
 from services.common.jobs.ledger import Submission
 from services.common.jobs.model import Job, as_utc, new_job_id, utcnow
 from services.common.request_id import current_request_id
@@ -29,14 +27,6 @@ ReportId = Annotated[
     str, Path(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
 router = APIRouter(tags=["reports"])
-
-
-def data_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
-EngineDep = Annotated[Engine, Depends(data_engine)]
 
 
 @router.post(
@@ -203,18 +193,10 @@ def report_view(request: Request, job: Job) -> ReportView:
 
 def create_app(settings: ReportsSettings | None = None) -> FastAPI:
     settings = settings or ReportsSettings()
-
-    @asynccontextmanager
-    async def data_store(app: FastAPI) -> AsyncIterator[None]:
-        app.state.engine = create_data_engine(settings.database_url)
-        await to_thread.run_sync(store.create_schema, app.state.engine)
-        yield
-        app.state.engine.dispose()
-
     return create_service_app(
         service=SERVICE,
         settings=settings,
         routers=[router],
         summary="Aggregates over ingested datasets, now or later, mailed when done.",
-        resources=data_store,
+        resources=data_store(settings.database_url, store.create_schema),
     )
