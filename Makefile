@@ -36,7 +36,7 @@ export LOCAL_SMTP_PORT TASKYARD_API_KEYS REDIS_URL DATABASE_URL SMTP_URL TASKYAR
 export TASKYARD_INGEST_URL TASKYARD_EMAIL_URL TASKYARD_REPORTS_URL
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install system-packages run test lint fmt clean
+.PHONY: help install system-packages run demo test lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ run: install ## Start the whole stack in the foreground; Ctrl-C stops it
 	@echo "  mail           $(SMTP_URL)$(if $(filter smtp,$(PROCESSES)),   (kept in var/mail/new/),)"
 	@echo "  API key        demo-key (tenant demo, admin) unless TASKYARD_API_KEYS says otherwise"
 	@exec $(BIN)/honcho --procfile Procfile start $(PROCESSES)
+
+demo: install ## Against `make run` in another terminal: ingest, report, wait, download
+	TASKYARD_URL=$${TASKYARD_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
+	TASKYARD_API_KEY=$${TASKYARD_API_KEY:-demo-key} $(BIN)/python -m client.demo
 
 test: install ## Run every test suite (unit, integration, end-to-end)
 	$(BIN)/pytest

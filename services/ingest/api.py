@@ -187,6 +187,7 @@ async def dataset_view(
             "started_at": job.started_at if job else None,
             "finished_at": job.finished_at if job else as_utc(dataset.finished_at),
             "error": job.error if job else None,
+            "request_id": job.request_id if job else None,
             "counts": dataset.counts(),
             "errors": [{"line": line, "reason": reason} for line, reason in problems],
             "links": {"self": base, "records": f"{base}/records", "events": f"{base}/events"},

@@ -48,6 +48,7 @@ class DatasetView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    request_id: str | None = None
     counts: Counts | None
     errors: list[RowProblem] = Field(description="A sample of rejected rows, by line")
     links: dict[str, str]

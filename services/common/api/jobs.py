@@ -31,12 +31,12 @@ class JobState(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     error: str | None
+    request_id: str | None = None
 
 
 class JobView(JobState):
     task: str
     result: dict[str, Any] | None
-    request_id: str | None
 
     @classmethod
     def of(cls, job: Job) -> "JobView":
