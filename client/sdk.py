@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,20 @@ def _event(line: str) -> dict[str, Any] | None:
 
 
 class _Base:
-    def __init__(self, url: str | None, api_key: str | None, retry_for: float) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry_for: float = 60.0,
+    ) -> None:
+        """``url`` and ``api_key`` default to TASKYARD_URL and TASKYARD_API_KEY; retries of
+        429/503 and refused connections stop after ``retry_for`` seconds in all."""
         self.url, key = calls.settings(url, api_key)
         self.headers = {"Authorization": f"Bearer {key}"}
         self.retry_for = retry_for
+        self.timeout = timeout
 
     def _request(self, call: Call, content: Any) -> dict[str, Any]:
         return {
@@ -97,16 +108,9 @@ class _Base:
 
 
 class Taskyard(_Base):
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        *,
-        timeout: float = 30.0,
-        retry_for: float = 60.0,
-    ) -> None:
-        super().__init__(url, api_key, retry_for)
-        self.http = httpx.Client(base_url=self.url, headers=self.headers, timeout=timeout)
+    @cached_property
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=self.timeout)
 
     def __enter__(self) -> "Taskyard":
         return self
@@ -191,16 +195,9 @@ class Taskyard(_Base):
 
 
 class AsyncTaskyard(_Base):
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        *,
-        timeout: float = 30.0,
-        retry_for: float = 60.0,
-    ) -> None:
-        super().__init__(url, api_key, retry_for)
-        self.http = httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=timeout)
+    @cached_property
+    def http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers=self.headers, timeout=self.timeout)
 
     async def __aenter__(self) -> "AsyncTaskyard":
         return self
