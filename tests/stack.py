@@ -47,7 +47,9 @@ class Stack:
     def api(self, service: str) -> str:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        # The gateway strips /<service>; the root path puts it back into /docs and Location.
         args = [str(BIN / "uvicorn"), "--factory", f"services.{service}.api:create_app"]
+        args += ["--root-path", f"/{service}"]
         args += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
         process = Process(
             f"{service}-api-{port}", [*args, "--no-server-header"], self.env(), self.workdir

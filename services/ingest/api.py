@@ -19,7 +19,7 @@ from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
 from services.common.jobs.model import JobStatus, as_utc, new_job_id
 from services.common.request_id import current_request_id
 from services.ingest import LOAD_DATASET, SERVICE, store
-from services.ingest.schemas import DatasetView, RecordOut, RecordPage
+from services.ingest.schemas import DatasetIn, DatasetView, RecordOut, RecordPage
 from services.ingest.settings import IngestSettings
 from services.ingest.uploads import JSON, incoming, store_stream
 
@@ -27,7 +27,7 @@ UPLOAD_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            JSON: {"schema": {"$ref": "#/components/schemas/DatasetIn"}},
+            JSON: {"schema": DatasetIn.model_json_schema()},
             "text/csv": {"schema": {"type": "string"}},
             "application/x-ndjson": {"schema": {"type": "string"}},
         },

@@ -45,8 +45,6 @@ def create_app(
         title=f"Taskyard {service}",
         summary=summary,
         version="0.1.0",
-        # Behind the gateway's stripPrefix, so /docs finds /<service>/openapi.json.
-        root_path=f"/{service}",
         lifespan=lifespan,
     )
     app.state.settings = settings
