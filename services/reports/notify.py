@@ -4,12 +4,10 @@ By task name, through the core's submit path (never by importing the email servi
 email job is in email's own ledger, metrics and logs, and carries the report's request id.
 """
 
-import asyncio
 import hashlib
 import json
 
-from services.common.broker import async_client
-from services.common.jobs.ledger import Submission, ledger_for
+from services.common.jobs.ledger import Submission, submit_blocking
 from services.common.jobs.model import Job
 from services.reports.settings import ReportsSettings
 
@@ -40,13 +38,5 @@ def announce(settings: ReportsSettings, report: Job, address: str, title: str) -
         idempotency_key=f"report-ready:{report.id}",
         request_id=report.request_id,
     )
-
-    async def submit() -> str:
-        client = async_client(settings)
-        try:
-            job, _ = await ledger_for(client, settings, EMAIL_SERVICE).submit(submission)
-            return job.id
-        finally:
-            await client.aclose()
-
-    return asyncio.run(submit())
+    job, _ = submit_blocking(settings, EMAIL_SERVICE, submission)
+    return job.id

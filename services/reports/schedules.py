@@ -5,7 +5,6 @@ firing's message may still be delivered twice (late acks): the report job it sub
 the firing's id as its idempotency key, so it makes one report.
 """
 
-import asyncio
 import hashlib
 import json
 from typing import Any
@@ -15,9 +14,9 @@ from celery.schedules import crontab
 from redbeat import RedBeatSchedulerEntry
 from redbeat.schedulers import ensure_conf
 
-from services.common.broker import async_client
+from services.common.broker import sync_client
 from services.common.jobs.keys import QueueKeys
-from services.common.jobs.ledger import Submission, ledger_for
+from services.common.jobs.ledger import Submission, submit_blocking
 from services.reports import BUILD, FIRE_SCHEDULE, SERVICE
 from services.reports.settings import ReportsSettings
 
@@ -72,17 +71,10 @@ def fire(
         payload=payload,
         idempotency_key=f"firing:{firing_id}",
     )
-
-    async def submit() -> str:
-        client = async_client(settings)
-        try:
-            job, created = await ledger_for(client, settings, SERVICE).submit(submission)
-            if created:
-                key = jobs_key(settings, schedule_id)
-                await client.lpush(key, job.id)
-                await client.ltrim(key, 0, KEPT_JOBS - 1)
-            return job.id
-        finally:
-            await client.aclose()
-
-    return asyncio.run(submit())
+    job, created = submit_blocking(settings, SERVICE, submission)
+    if created:
+        with sync_client(settings).pipeline() as pipe:
+            pipe.lpush(jobs_key(settings, schedule_id), job.id)
+            pipe.ltrim(jobs_key(settings, schedule_id), 0, KEPT_JOBS - 1)
+            pipe.execute()
+    return job.id

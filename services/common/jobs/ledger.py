@@ -4,6 +4,7 @@ A submission writes the job record and its queue message in one MULTI/EXEC, so t
 "202 was answered" and "the message is queued" are one atomic fact.
 """
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -12,6 +13,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 from redis.exceptions import WatchError
 
+from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_id, utcnow
@@ -202,3 +204,17 @@ def ledger_for(client: aioredis.Redis, settings: Settings, service: str) -> Ledg
         finished_ttl=settings.finished_job_ttl_seconds,
         max_countdown=settings.max_countdown_seconds,
     )
+
+
+def submit_blocking(settings: Settings, service: str, submission: Submission) -> tuple[Job, bool]:
+    """For synchronous callers (a worker asking another service for work): the same atomic
+    submit path the APIs use, on a client of its own."""
+
+    async def submit() -> tuple[Job, bool]:
+        client = async_client(settings)
+        try:
+            return await ledger_for(client, settings, service).submit(submission)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(submit())
