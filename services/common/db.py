@@ -3,7 +3,8 @@
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 
@@ -28,3 +29,10 @@ def _tune_sqlite(connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def insert_if_absent(engine: Engine, table: Table) -> Any:
+    """An INSERT that skips rows whose key is already there: how a second run of a job
+    stores nothing twice, on SQLite and PostgreSQL alike."""
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()

@@ -25,8 +25,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
+from services.common.db import insert_if_absent
 from services.common.jobs.model import utcnow
 
 metadata = MetaData()
@@ -152,7 +152,7 @@ def insert_records(engine: Engine, dataset_id: str, rows: Sequence[tuple[int, An
     if rows:
         values = [{"dataset_id": dataset_id, "line": line, "data": data} for line, data in rows]
         with engine.begin() as conn:
-            conn.execute(_insert_new(engine, records), values)
+            conn.execute(insert_if_absent(engine, records), values)
 
 
 def finish_dataset(
@@ -169,7 +169,7 @@ def finish_dataset(
                 {"dataset_id": dataset_id, "line": line, "reason": reason[:500]}
                 for line, reason in problems
             ]
-            conn.execute(_insert_new(engine, rejections), values)
+            conn.execute(insert_if_absent(engine, rejections), values)
         conn.execute(
             update(datasets)
             .where(datasets.c.id == dataset_id)
@@ -203,8 +203,3 @@ def rejection_sample(engine: Engine, dataset_id: str, limit: int) -> list[tuple[
     )
     with engine.connect() as conn:
         return [(row.line, row.reason) for row in conn.execute(query)]
-
-
-def _insert_new(engine: Engine, table: Table) -> Any:
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()

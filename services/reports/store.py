@@ -11,8 +11,8 @@ from sqlalchemy import (
     Table,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
+from services.common.db import insert_if_absent
 from services.common.jobs.model import utcnow
 from services.reports.render import ReportFile
 
@@ -36,8 +36,7 @@ def create_schema(engine: Engine) -> None:
 
 def save(engine: Engine, report_id: str, tenant: str, file: ReportFile, rows: int) -> None:
     """Keyed by the report: a second run of the same job stores nothing more."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(results).on_conflict_do_nothing()
+    statement = insert_if_absent(engine, results)
     with engine.begin() as conn:
         conn.execute(
             statement,
