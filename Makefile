@@ -15,9 +15,27 @@ EMAIL_PORT ?= 8102
 REPORTS_PORT ?= 8103
 LOCAL_REDIS_PORT ?= 6381
 LOCAL_SMTP_PORT ?= 8025
+# Metrics and monitors; deploy/prometheus/prometheus.yml scrapes these default ports.
+INGEST_WORKER_METRICS_PORT ?= 9101
+EMAIL_WORKER_METRICS_PORT ?= 9102
+REPORTS_WORKER_METRICS_PORT ?= 9103
+QUEUE_EXPORTER_PORT ?= 9108
+REDIS_EXPORTER_PORT ?= 9121
+PROMETHEUS_PORT ?= 9090
+FLOWER_INGEST_PORT ?= 5555
+FLOWER_EMAIL_PORT ?= 5556
+FLOWER_REPORTS_PORT ?= 5557
 TASKYARD_API_KEYS ?= demo:demo-key:admin
-# Processes `make run` starts; its own Redis and SMTP sink only when no URL is given.
-PROCESSES := ingest-api ingest-worker email-api email-worker reports-api reports-worker reports-beat gateway
+# Processes `make run` starts; its own Redis and SMTP sink only when no URL is given, the
+# Prometheus and Redis exporter of Debian's packages when they are installed.
+PROCESSES := ingest-api ingest-worker email-api email-worker reports-api reports-worker reports-beat
+PROCESSES += queue-exporter flower-ingest flower-email flower-reports gateway
+HAS_PROMETHEUS := $(shell command -v prometheus)
+HAS_REDIS_EXPORTER := $(shell command -v prometheus-redis-exporter)
+PROCESSES += $(if $(HAS_PROMETHEUS),prometheus) $(if $(HAS_REDIS_EXPORTER),redis-exporter)
+# What the tests and `make run` need from Debian's packages.
+SYSTEM_BINARIES := redis-server prometheus promtool prometheus-redis-exporter
+SYSTEM_PACKAGES := redis-server prometheus prometheus-redis-exporter
 ifeq ($(origin REDIS_URL),undefined)
   REDIS_URL := redis://127.0.0.1:$(LOCAL_REDIS_PORT)/0
   PROCESSES += redis
@@ -34,6 +52,12 @@ TASKYARD_PUBLIC_URL ?= http://127.0.0.1:$(GATEWAY_PORT)
 export GATEWAY_PORT GATEWAY_METRICS_PORT INGEST_PORT EMAIL_PORT REPORTS_PORT LOCAL_REDIS_PORT
 export LOCAL_SMTP_PORT TASKYARD_API_KEYS REDIS_URL DATABASE_URL SMTP_URL TASKYARD_PUBLIC_URL
 export TASKYARD_INGEST_URL TASKYARD_EMAIL_URL TASKYARD_REPORTS_URL
+export INGEST_WORKER_METRICS_PORT EMAIL_WORKER_METRICS_PORT REPORTS_WORKER_METRICS_PORT
+export QUEUE_EXPORTER_PORT REDIS_EXPORTER_PORT PROMETHEUS_PORT
+export FLOWER_INGEST_PORT FLOWER_EMAIL_PORT FLOWER_REPORTS_PORT
+export TASKYARD_FLOWER_INGEST_URL := http://127.0.0.1:$(FLOWER_INGEST_PORT)
+export TASKYARD_FLOWER_EMAIL_URL := http://127.0.0.1:$(FLOWER_EMAIL_PORT)
+export TASKYARD_FLOWER_REPORTS_URL := http://127.0.0.1:$(FLOWER_REPORTS_PORT)
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install system-packages run demo test lint fmt clean
@@ -44,18 +68,19 @@ help: ## List the targets
 install: $(INSTALLED) ## Create .venv and install everything (system packages too, when missing)
 
 $(INSTALLED): pyproject.toml constraints.txt
-	@command -v redis-server >/dev/null || $(MAKE) --no-print-directory system-packages
+	@for binary in $(SYSTEM_BINARIES); do command -v $$binary >/dev/null || exit 1; done \
+		|| $(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'
 	@touch $@
 
-system-packages: ## Install redis-server with apt-get (needs root)
+system-packages: ## Install Redis, Prometheus (with promtool) and the Redis exporter with apt-get (needs root)
 	apt-get update --quiet
-	DEBIAN_FRONTEND=noninteractive apt-get install --yes --quiet --no-install-recommends redis-server
+	DEBIAN_FRONTEND=noninteractive apt-get install --yes --quiet --no-install-recommends $(SYSTEM_PACKAGES)
 
 run: install ## Start the whole stack in the foreground; Ctrl-C stops it
-	@mkdir -p var/redis var/gateway var/mail/tmp var/mail/new var/mail/cur
+	@mkdir -p var/redis var/gateway var/mail/tmp var/mail/new var/mail/cur var/prometheus
 	@echo "Taskyard is starting (Ctrl-C stops every process):"
 	@echo "  gateway        http://127.0.0.1:$(GATEWAY_PORT)"
 	@echo "  ingest API     http://127.0.0.1:$(GATEWAY_PORT)/ingest/docs   (direct: $(TASKYARD_INGEST_URL))"
@@ -65,6 +90,9 @@ run: install ## Start the whole stack in the foreground; Ctrl-C stops it
 	@echo "  redis          $(REDIS_URL)"
 	@echo "  data store     $(DATABASE_URL)"
 	@echo "  mail           $(SMTP_URL)$(if $(filter smtp,$(PROCESSES)),   (kept in var/mail/new/),)"
+	@echo "  flower         http://127.0.0.1:$(GATEWAY_PORT)/flower   (admin key as the password)"
+	@echo "  prometheus     $(if $(HAS_PROMETHEUS),http://127.0.0.1:$(PROMETHEUS_PORT)   (rules: /rules  targets: /targets),not installed: make system-packages)"
+	@echo "  metrics        workers :$(INGEST_WORKER_METRICS_PORT) :$(EMAIL_WORKER_METRICS_PORT) :$(REPORTS_WORKER_METRICS_PORT)  queues :$(QUEUE_EXPORTER_PORT)$(if $(HAS_REDIS_EXPORTER),  redis :$(REDIS_EXPORTER_PORT))"
 	@echo "  API key        demo-key (tenant demo, admin) unless TASKYARD_API_KEYS says otherwise"
 	@exec $(BIN)/honcho --procfile Procfile start $(PROCESSES)
 

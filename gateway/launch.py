@@ -24,6 +24,9 @@ DEFAULTS: Final[Mapping[str, str]] = {
     "TASKYARD_INGEST_URL": "http://127.0.0.1:8101",
     "TASKYARD_EMAIL_URL": "http://127.0.0.1:8102",
     "TASKYARD_REPORTS_URL": "http://127.0.0.1:8103",
+    "TASKYARD_FLOWER_INGEST_URL": "http://127.0.0.1:5555",
+    "TASKYARD_FLOWER_EMAIL_URL": "http://127.0.0.1:5556",
+    "TASKYARD_FLOWER_REPORTS_URL": "http://127.0.0.1:5557",
     "GATEWAY_STATE_DIR": "var/gateway",
 }
 
@@ -61,6 +64,14 @@ def render(env: Mapping[str, str]) -> Path:
         "INGEST_URL": _text(env, "TASKYARD_INGEST_URL"),
         "EMAIL_URL": _text(env, "TASKYARD_EMAIL_URL"),
         "REPORTS_URL": _text(env, "TASKYARD_REPORTS_URL"),
+        "FLOWER_INGEST_URL": _text(env, "TASKYARD_FLOWER_INGEST_URL"),
+        "FLOWER_EMAIL_URL": _text(env, "TASKYARD_FLOWER_EMAIL_URL"),
+        "FLOWER_REPORTS_URL": _text(env, "TASKYARD_FLOWER_REPORTS_URL"),
+        # Any API answers the admin check; the ingest one unless told otherwise.
+        "ADMIN_AUTH_URL": json.dumps(
+            env.get("TASKYARD_ADMIN_AUTH_URL")
+            or _setting(env, "TASKYARD_INGEST_URL") + "/auth/admin"
+        ),
         "DYNAMIC_FILE": json.dumps(str(dynamic)),
     }
     for target in (static, dynamic):

@@ -6,6 +6,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.processes import free_port
 
@@ -26,14 +27,32 @@ class ScriptedHandler:
 
 
 class SmtpServer:
+    """Takes a login, as a real relay would, so every test also proves the password stays
+    out of the logs (not required: aiosmtpd warns about AUTH without TLS)."""
+
+    username = "taskyard"
+    password = "smtp-secret-7f3a"
+
     def __init__(self) -> None:
         self.handler = ScriptedHandler()
         self.port = free_port()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            self.handler,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=self._authenticate,
+            auth_require_tls=False,
+        )
 
     @property
     def url(self) -> str:
-        return f"smtp://127.0.0.1:{self.port}"
+        return f"smtp://{self.username}:{self.password}@127.0.0.1:{self.port}"
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth: Any
+    ) -> AuthResult:
+        valid = (auth.login, auth.password) == (self.username.encode(), self.password.encode())
+        return AuthResult(success=valid)
 
     def start(self) -> "SmtpServer":
         self.controller.start()

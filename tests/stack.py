@@ -32,6 +32,11 @@ class Stack:
     email_url: str = ""
     reports_url: str = ""
     gateway_url: str = ""
+    gateway_ops_url: str = ""
+    queue_metrics_url: str = ""
+    # Each worker's /metrics, by service (the latest worker started for it).
+    worker_metrics: dict[str, str] = field(default_factory=dict)
+    flowers: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -63,10 +68,25 @@ class Stack:
         app = app or f"services.{service}.worker"
         args = [str(BIN / "celery"), "-A", app, "worker", "-Q", service]
         args += ["-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
-        env = self.env(TASKYARD_WORKER_HEARTBEAT_FILE=str(heartbeat))
+        metrics_port = free_port()
+        env = self.env(
+            TASKYARD_WORKER_HEARTBEAT_FILE=str(heartbeat),
+            TASKYARD_WORKER_METRICS_PORT=str(metrics_port),
+            PROMETHEUS_MULTIPROC_DIR=str(self.workdir / f"{name}.metrics"),
+        )
         process = Process(name, [*args, "-l", "INFO"], env, self.workdir)
         self.processes.append(process.start().wait_ready(heartbeat.exists))
+        self.worker_metrics[service] = f"http://127.0.0.1:{metrics_port}/metrics"
         return process
+
+    def queue_exporter(self, *queues: str) -> str:
+        """The exporter of every named queue's figures; returns its /metrics URL."""
+        port = free_port()
+        args = [sys.executable, "-m", "services.common.queue_metrics", *queues, "--port", str(port)]
+        url = f"http://127.0.0.1:{port}/metrics"
+        process = Process(f"queue-exporter-{port}", args, self.env(), self.workdir)
+        self.processes.append(process.start().wait_ready(lambda: _answers(url)))
+        return url
 
     def beat(self, service: str) -> Process:
         """The service's beat, ready once it holds RedBeat's lock in Redis."""
@@ -90,8 +110,23 @@ class Stack:
         self.processes.append(process.start().wait_ready(locked))
         return process
 
+    def flower(self, service: str) -> str:
+        """Flower for one service's queue, under the gateway's /flower/<service> prefix."""
+        port = free_port()
+        args = [str(BIN / "celery"), "-A", f"services.{service}.worker", "flower"]
+        args += ["--address=127.0.0.1", f"--port={port}", f"--url_prefix=flower/{service}"]
+        url = f"http://127.0.0.1:{port}"
+        process = Process(f"{service}-flower-{port}", args, self.env(), self.workdir)
+        self.processes.append(
+            process.start().wait_ready(lambda: _answers(f"{url}/flower/{service}/healthcheck"))
+        )
+        self.flowers[service] = url
+        return url
+
     def gateway(self, **backends: str) -> str:
+        """Traefik in front of ``backends`` (ingest=URL, flower_ingest=URL, ...)."""
         port, ops = free_port(), free_port()
+        self.gateway_ops_url = f"http://127.0.0.1:{ops}"
         env = {
             "GATEWAY_PORT": str(port),
             "GATEWAY_METRICS_PORT": str(ops),
@@ -123,6 +158,20 @@ def _answers(url: str) -> bool:
 def csv_body(rows: int, start: int = 0) -> bytes:
     lines = ["id,city,amount"] + [f"{i},city-{i % 7},{i * 1.5}" for i in range(start, start + rows)]
     return ("\n".join(lines) + "\n").encode()
+
+
+def upload_dataset(client: httpx.Client, name: str, rows: int) -> str:
+    """Upload ``rows`` lines of csv_body through the gateway as tenant alpha; the dataset id
+    once it is stored."""
+    upload = client.post(
+        "/ingest/datasets",
+        params={"name": name, "columns": "amount:number"},
+        content=csv_body(rows),
+        headers={**ALPHA, "Content-Type": "text/csv"},
+    )
+    dataset = wait_for_job(client, upload.headers["Location"], ALPHA)
+    assert dataset["status"] == "succeeded", dataset
+    return str(dataset["id"])
 
 
 def wait_for_job(

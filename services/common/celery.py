@@ -13,6 +13,7 @@ from services.common.heartbeat import install_heartbeat
 from services.common.jobs.keys import QueueKeys
 from services.common.logging import configure_logging
 from services.common.settings import Settings
+from services.common.task_metrics import count_task_metrics
 from services.common.tasks import JobTask
 
 
@@ -21,7 +22,8 @@ def create_celery_app(service: str, settings: Settings, *, include: tuple[str, .
     task_class = type(f"{service.title()}Task", (JobTask,), {"settings": settings, "keys": keys})
     app = Celery(service, broker=settings.redis_url, include=list(include), task_cls=task_class)
     app.conf.update(celery_config(keys, settings))
-    install_heartbeat(app, settings.worker_heartbeat_file, settings.worker_heartbeat_interval)
+    install_heartbeat(app, keys, settings)
+    count_task_metrics(keys.queue, settings.worker_metrics_port)
     _connect_worker_signals(service, settings)
     return app
 

@@ -1,8 +1,9 @@
-"""HTTP metrics labelled by route template, never by raw path or id."""
+"""HTTP metrics labelled by route template, never by raw path or id; the registry to scrape."""
 
+import os
 import time
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HTTP_REQUESTS = Counter(
@@ -13,6 +14,19 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request (until the response starts)",
     ["service", "method", "route"],
 )
+
+
+# prometheus-client picks multiprocess mode from this variable when it is first imported.
+MULTIPROCESS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def scrape_registry() -> CollectorRegistry:
+    """What /metrics serves: this process's metrics, or the sum over every process's files."""
+    if not MULTIPROCESS_DIR:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
 
 
 class HttpMetricsMiddleware:

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     worker_soft_shutdown_timeout: float = 30.0
     worker_heartbeat_file: str = ""
     worker_heartbeat_interval: float = 10.0
+    # The worker's Prometheus endpoint; 0 serves none. Needs PROMETHEUS_MULTIPROC_DIR.
+    worker_metrics_port: int = 0
 
     finished_job_ttl_seconds: int = 7 * 24 * 3600
     idempotency_ttl_seconds: int = 24 * 3600

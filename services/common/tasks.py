@@ -73,6 +73,7 @@ class JobTask(Task):  # type: ignore[type-arg]
             self.ledger.fail(job_id, error, dead_letter=True)
             log.warning("job dead-lettered", error=error)
             return None
+        log.info("job started", attempt=job.attempts)
         context = JobContext(job=job, report_progress=lambda f: self._report(job_id, f))
         try:
             result = self.run(context)
@@ -89,6 +90,7 @@ class JobTask(Task):  # type: ignore[type-arg]
             self.ledger.fail(job_id, _describe(exc), dead_letter=True)
             raise
         self.ledger.succeed(job_id, result)
+        log.info("job succeeded")
         return None
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:

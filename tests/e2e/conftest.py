@@ -7,6 +7,8 @@ import pytest
 
 from tests.stack import Stack
 
+SERVICES = ("ingest", "email", "reports")
+
 
 @pytest.fixture(scope="session")
 def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[Stack]:
@@ -17,11 +19,16 @@ def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterat
         extra_env={"SMTP_URL": smtp_server.url},
     )
     try:
-        backends = {service: stack.api(service) for service in ("ingest", "email", "reports")}
-        for service in backends:
+        stack.ingest_url, stack.email_url, stack.reports_url = apis = [
+            stack.api(service) for service in SERVICES
+        ]
+        for service in SERVICES:
             stack.worker(service)
         stack.beat("reports")
-        stack.gateway_url = stack.gateway(**backends)
+        stack.queue_metrics_url = stack.queue_exporter(*SERVICES)
+        flowers = {f"flower_{service}": stack.flower(service) for service in SERVICES}
+
+        stack.gateway_url = stack.gateway(**dict(zip(SERVICES, apis, strict=True)), **flowers)
         yield stack
     finally:
         stack.stop()

@@ -2,7 +2,7 @@
 
 import json
 
-from tests.stack import ALPHA, csv_body, wait_for_job
+from tests.stack import ALPHA, OPS, csv_body, wait_for_job
 
 CSV = {**ALPHA, "Content-Type": "text/csv"}
 
@@ -89,6 +89,8 @@ def test_a_body_over_the_limit_is_refused_at_the_edge(gateway) -> None:
     assert response.status_code == 413
 
 
-def test_api_metrics_are_not_public_through_the_gateway(gateway) -> None:
-    assert gateway.get("/ingest/metrics").status_code == 404
+def test_api_metrics_and_admin_check_are_not_public_through_the_gateway(gateway) -> None:
+    for service in ("ingest", "email", "reports"):
+        assert gateway.get(f"/{service}/metrics").status_code == 404
+        assert gateway.get(f"/{service}/auth/admin", headers=OPS).status_code == 404
     assert gateway.get("/ingest/healthz").status_code == 200

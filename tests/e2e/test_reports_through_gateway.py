@@ -6,19 +6,13 @@ import time
 import pytest
 
 from tests.processes import wait_until
-from tests.stack import ALPHA, BETA, csv_body, wait_for_job
+from tests.stack import ALPHA, BETA, upload_dataset, wait_for_job
 
 
 def test_a_report_streams_its_progress_through_the_gateway_and_downloads(gateway) -> None:
-    upload = gateway.post(
-        "/ingest/datasets",
-        params={"name": "e2e", "columns": "amount:number"},
-        content=csv_body(3000),
-        headers={**ALPHA, "Content-Type": "text/csv"},
-    )
-    dataset = wait_for_job(gateway, upload.headers["Location"], ALPHA)
+    dataset_id = upload_dataset(gateway, "e2e", 3000)
     spec = {
-        "dataset_id": dataset["id"],
+        "dataset_id": dataset_id,
         "group_by": ["city"],
         "metrics": [{"op": "avg", "field": "amount"}],
     }
@@ -43,14 +37,8 @@ def test_a_report_streams_its_progress_through_the_gateway_and_downloads(gateway
 @pytest.mark.timeout(180)
 def test_a_cron_schedule_fires_once_per_tick_with_two_beats(gateway, e2e_stack) -> None:
     e2e_stack.beat("reports")  # a second replica: RedBeat's lock must keep it from firing too
-    upload = gateway.post(
-        "/ingest/datasets",
-        params={"name": "cron", "columns": "amount:number"},
-        content=csv_body(10),
-        headers={**ALPHA, "Content-Type": "text/csv"},
-    )
-    dataset = wait_for_job(gateway, upload.headers["Location"], ALPHA)
-    spec = {"dataset_id": dataset["id"], "group_by": ["city"], "metrics": [{"op": "count"}]}
+    dataset_id = upload_dataset(gateway, "cron", 10)
+    spec = {"dataset_id": dataset_id, "group_by": ["city"], "metrics": [{"op": "count"}]}
     assert (
         gateway.post(
             "/reports/schedules", json={**spec, "cron": "61 * * * *"}, headers=ALPHA

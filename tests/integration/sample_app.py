@@ -75,3 +75,10 @@ def poison(context: JobContext) -> None:
     """Kills its own process, every time."""
     redis.incr(runs_key(context.job.id))
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+@app.task(name="sample.whoami")
+def whoami(context: JobContext) -> dict[str, int]:
+    """Says which pool process ran it."""
+    time.sleep(0.05)  # long enough that the pool hands the next job to another child
+    return {"pid": os.getpid()}

@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcon
 import structlog
 from fastapi import APIRouter, FastAPI
 
-from services.common.api import health, jobs
+from services.common.api import gateway_auth, health, jobs
 from services.common.api.auth import ApiKeys
 from services.common.api.problems import install_problem_handlers
 from services.common.broker import async_client
@@ -52,6 +52,6 @@ def create_app(
     install_problem_handlers(app, retry_after=settings.retry_after_seconds)
     app.add_middleware(HttpMetricsMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)
-    for router in (health.router, jobs.router, *routers):
+    for router in (health.router, gateway_auth.router, jobs.router, *routers):
         app.include_router(router)
     return app

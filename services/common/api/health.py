@@ -6,6 +6,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.api.problems import unavailable
 from services.common.broker import UNAVAILABLE
+from services.common.metrics import scrape_registry
 
 router = APIRouter(tags=["operations"])
 
@@ -26,4 +27,4 @@ async def readyz(request: Request) -> JSONResponse | dict[str, str]:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(scrape_registry()), media_type=CONTENT_TYPE_LATEST)

@@ -29,6 +29,26 @@ class QueueKeys:
         return self.prefix + self.queue
 
     @property
+    def priority_lists(self) -> tuple[str, ...]:
+        """Every list kombu keeps for the queue: one per priority step (REFERENCE.md)."""
+        return (self.queue_list, *(f"{self.queue_list}\x06\x16{step}" for step in (3, 6, 9)))
+
+    @property
+    def reserved(self) -> str:
+        """kombu's hash of delivered, unacknowledged messages (prefixed, so this queue's only)."""
+        return self.prefix + "unacked"
+
+    @property
+    def status_counts(self) -> str:
+        """A hash: how many jobs are queued and running now, how many finished in each way."""
+        return self.prefix + "status-counts"
+
+    @property
+    def consumers(self) -> str:
+        """Workers consuming the queue, scored by their last heartbeat (Redis time)."""
+        return self.prefix + "consumers"
+
+    @property
     def dead_letters(self) -> str:
         return self.prefix + "dead"
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+import structlog
 from celery import Celery
 from redis.exceptions import WatchError
 
@@ -17,8 +18,11 @@ from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_id, utcnow
-from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
+from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args, script_keys
 from services.common.settings import Settings
+from services.common.task_metrics import TASKS_SENT
+
+log = structlog.get_logger(__name__)
 
 
 class IdempotencyConflict(ValueError):
@@ -117,16 +121,26 @@ class Ledger:
             request_id=submission.request_id,
             body_hash=submission.body_hash,
         )
-        message = task_message(self.celery_app, self.keys, job, countdown=submission.countdown)
+        release_at = submission.release_at
+        message = task_message(
+            self.celery_app,
+            self.keys,
+            job,
+            countdown=submission.countdown,
+            due_at=release_at.timestamp() if release_at else None,
+        )
         pipe.multi()
         pipe.hset(self.keys.job(job.id), mapping=encode(job.model_dump()))
+        pipe.hincrby(self.keys.status_counts, JobStatus.queued, 1)
         if idempotency_key is not None:
             pipe.set(idempotency_key, f"{job.id} {job.body_hash}", ex=self.idempotency_ttl)
-        if submission.release_at is None:
+        if release_at is None:
             pipe.lpush(self.keys.queue_list, message)
         else:
-            pipe.zadd(self.keys.delayed, {message: submission.release_at.timestamp()})
+            pipe.zadd(self.keys.delayed, {message: release_at.timestamp()})
         await pipe.execute()
+        TASKS_SENT.labels(job.task, self.keys.queue).inc()
+        log.info("job submitted", job_id=job.id, task=job.task, queue=self.keys.queue)
         return job
 
     async def ready(self) -> None:
@@ -143,7 +157,7 @@ class Ledger:
         progress report."""
         now = utcnow()
         reply = await self._transition(
-            keys=[self.keys.job(job_id)],
+            keys=script_keys(self.keys, job_id),
             args=script_args(
                 allowed=(JobStatus.queued, JobStatus.running),
                 fields={"status": JobStatus.cancelled, "finished_at": now, "updated_at": now},
@@ -186,8 +200,10 @@ class Ledger:
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(job_key, mapping=cast(dict[Any, Any], encode(reset)))
                 pipe.zrem(self.keys.dead_letters, job_id)
+                pipe.hincrby(self.keys.status_counts, JobStatus.queued, 1)
                 pipe.lpush(self.keys.queue_list, message)
                 await pipe.execute()
+                TASKS_SENT.labels(job.task, self.keys.queue).inc()
             except WatchError:  # replayed or changed by someone else meanwhile
                 return None
         return job.model_copy(update=reset)

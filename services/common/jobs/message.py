@@ -6,6 +6,7 @@ calling Celery's blocking publisher; Celery builds the protocol-2 headers and bo
 
 import base64
 import json
+import time
 import uuid
 
 from celery import Celery
@@ -22,13 +23,20 @@ def task_message(
     *,
     countdown: float | None = None,
     retries: int = 0,
+    due_at: float | None = None,
 ) -> str:
-    """Messages carry the job id only: the payload lives in the ledger or the data store."""
+    """Messages carry the job id only: the payload lives in the ledger or the data store.
+
+    ``due_at`` (epoch seconds, default now plus the countdown) is when the message is meant
+    to run; the queue-wait metric and the oldest-message age count from it.
+    """
     message = app.amqp.as_task_v2(
         job.id, job.task, args=(job.id,), countdown=countdown, retries=retries
     )
     content_type, encoding, body = dumps(message.body, serializer="json")
-    headers = dict(message.headers, request_id=job.request_id)
+    if due_at is None:
+        due_at = time.time() + (countdown or 0)
+    headers = dict(message.headers, request_id=job.request_id, due_at=due_at)
     return json.dumps(
         {
             "body": base64.b64encode(body.encode(encoding)).decode("ascii"),

@@ -1,23 +1,30 @@
 """A compare-and-set on a job's status, shared by the APIs (async) and workers (sync).
 
 One Lua script so that "only if still running" holds against a concurrent cancel: a worker
-never overwrites a cancellation, and a cancel never reopens a finished job.
+never overwrites a cancellation, and a cancel never reopens a finished job. The same script
+keeps the queue's status counts (keys.status_counts): open statuses are counted up and down,
+finished ones only up, since finished records expire.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.jobs.keys import QueueKeys
 from services.common.jobs.model import JobStatus, encode
 
 SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, false} end
 if not string.find(ARGV[1], ',' .. status .. ',', 1, true) then return {0, status} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[2], 1) end
 if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-if KEYS[2] then redis.call('ZADD', KEYS[2], ARGV[4], redis.call('HGET', KEYS[1], 'id')) end
+if ARGV[5] ~= '' and ARGV[5] ~= status then
+  if status == 'queued' or status == 'running' then redis.call('HINCRBY', KEYS[2], status, -1) end
+  redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
+end
+if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[4], redis.call('HGET', KEYS[1], 'id')) end
 return {1, status}
 """
 
@@ -38,7 +45,12 @@ def script_args(
 ) -> list[str]:
     pairs = [item for pair in encode(fields).items() for item in pair]
     allowed_list = "," + ",".join(allowed) + ","
-    return [allowed_list, increment, str(expire_seconds), repr(score), *pairs]
+    new_status = str(fields.get("status", ""))
+    return [allowed_list, increment, str(expire_seconds), repr(score), new_status, *pairs]
+
+
+def script_keys(keys: QueueKeys, job_id: str, dead_letters: bool = False) -> list[str]:
+    return [keys.job(job_id), keys.status_counts] + ([keys.dead_letters] if dead_letters else [])
 
 
 def outcome(reply: list[Any]) -> Outcome:

@@ -7,7 +7,7 @@ from redis.exceptions import WatchError
 
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.model import Job, JobStatus, decode, encode, utcnow
-from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args
+from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args, script_keys
 
 _OPEN = (JobStatus.queued, JobStatus.running)
 
@@ -66,6 +66,8 @@ class WorkerLedger:
                         return False
                     pipe.multi()
                     pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.hincrby(self.keys.status_counts, JobStatus.running, -1)
+                    pipe.hincrby(self.keys.status_counts, JobStatus.queued, 1)
                     pipe.lpush(self.keys.queue_list, message)
                     pipe.execute()
                     return True
@@ -77,9 +79,7 @@ class WorkerLedger:
         now = utcnow()
         fields = {"status": JobStatus.failed, "error": error, "finished_at": now, "updated_at": now}
         if dead_letter:
-            return self._apply(
-                job_id, (JobStatus.running,), fields, dead_key=self.keys.dead_letters
-            )
+            return self._apply(job_id, (JobStatus.running,), fields, dead_letter=True)
         return self._apply(job_id, (JobStatus.running,), fields, expire=self.finished_ttl)
 
     def _apply(
@@ -90,9 +90,9 @@ class WorkerLedger:
         *,
         increment: str = "",
         expire: int = 0,
-        dead_key: str | None = None,
+        dead_letter: bool = False,
     ) -> Outcome:
-        keys = [self.keys.job(job_id)] + ([dead_key] if dead_key else [])
+        keys = script_keys(self.keys, job_id, dead_letter)
         args = script_args(
             allowed=allowed,
             fields=fields,
