@@ -68,8 +68,8 @@ help: ## List the targets
 install: $(INSTALLED) ## Create .venv and install everything (system packages too, when missing)
 
 $(INSTALLED): pyproject.toml constraints.txt
-	@for binary in $(SYSTEM_BINARIES); do command -v $$binary >/dev/null || exit 1; done \
-		|| $(MAKE) --no-print-directory system-packages
+	@missing=; for binary in $(SYSTEM_BINARIES); do command -v $$binary >/dev/null || missing=1; done; \
+		[ -z "$$missing" ] || $(MAKE) --no-print-directory system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev]'

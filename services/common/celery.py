@@ -23,7 +23,7 @@ def create_celery_app(service: str, settings: Settings, *, include: tuple[str, .
     app = Celery(service, broker=settings.redis_url, include=list(include), task_cls=task_class)
     app.conf.update(celery_config(keys, settings))
     install_heartbeat(app, keys, settings)
-    count_task_metrics(keys.queue, settings.worker_metrics_port)
+    count_task_metrics(app, keys.queue, settings)
     _connect_worker_signals(service, settings)
     return app
 

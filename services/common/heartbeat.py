@@ -18,8 +18,14 @@ from services.common.broker import UNAVAILABLE, sync_client
 from services.common.jobs.keys import QueueKeys
 from services.common.settings import Settings
 
-# Scored by Redis's clock, so workers on machines whose clocks disagree are still comparable.
-_PRESENT = "local now = redis.call('TIME') redis.call('ZADD', KEYS[1], now[1], ARGV[1])"
+# Scored by when the entry goes stale, on Redis's clock (workers' clocks may disagree, and
+# each worker says its own interval); entries stale for an hour go, so a crashed worker's
+# hostname does not stay forever.
+_PRESENT = """
+local now = tonumber(redis.call('TIME')[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600)
+"""
 
 log = structlog.get_logger(__name__)
 
@@ -28,13 +34,15 @@ def install_heartbeat(app: Celery, keys: QueueKeys, settings: Settings) -> None:
     path = Path(settings.worker_heartbeat_file) if settings.worker_heartbeat_file else None
     client = sync_client(settings)
 
+    stale_after = 3 * settings.worker_heartbeat_interval
+
     def beat(hostname: str) -> None:
-        if path:
-            path.touch()
         try:
-            client.eval(_PRESENT, 1, keys.consumers, hostname)
+            client.eval(_PRESENT, 1, keys.consumers, hostname, stale_after)
         except UNAVAILABLE:
             log.warning("heartbeat could not reach the broker")
+        if path:  # last: whoever waits for the file finds the worker counted already
+            path.touch()
 
     class Heartbeat(bootsteps.StartStopStep):
         requires = ("celery.worker.consumer.tasks:Tasks",)
@@ -59,7 +67,7 @@ def install_heartbeat(app: Celery, keys: QueueKeys, settings: Settings) -> None:
     app.steps["consumer"].add(Heartbeat)
 
 
-def consumers_alive(client: Any, keys: QueueKeys, settings: Settings, now: float) -> int:
-    """Workers whose heartbeat is at most three intervals old (``now`` is Redis's time)."""
-    oldest = now - 3 * settings.worker_heartbeat_interval
-    return int(client.zcount(keys.consumers, oldest, "+inf"))
+def consumers_alive(client: Any, keys: QueueKeys, now: float) -> int:
+    """Workers whose last heartbeat is less than three of their intervals old (``now`` is
+    Redis's time)."""
+    return int(client.zcount(keys.consumers, now, "+inf"))

@@ -10,8 +10,9 @@ Run it as ``python -m services.common.queue_metrics ingest email reports``.
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated
 
 import redis
 import typer
@@ -30,10 +31,24 @@ _OPEN = (JobStatus.queued, JobStatus.running)
 _FINISHED = (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
 
 
+@dataclass(frozen=True)
+class QueueFigures:
+    queue: str
+    length: int
+    reserved: int
+    delayed: int
+    dead_letters: int
+    oldest_age: float
+    consumers: int
+    status_counts: dict[str, str]
+
+    def count(self, status: JobStatus) -> int:
+        return int(self.status_counts.get(status, 0))
+
+
 class QueueCollector(Collector):
     def __init__(self, client: redis.Redis, settings: Settings, queues: Sequence[str]) -> None:
         self.client = client
-        self.settings = settings
         self.queues = [QueueKeys(settings.key_namespace, queue) for queue in queues]
 
     def collect(self) -> Iterator[Metric]:
@@ -48,14 +63,16 @@ class QueueCollector(Collector):
         yield up
         yield from _families(figures)
 
-    def _read(self, keys: QueueKeys) -> dict[str, Any]:
+    def _read(self, keys: QueueKeys) -> QueueFigures:
         seconds, micros = self.client.time()
         now = seconds + micros / 1e6
         with self.client.pipeline(transaction=False) as pipe:
             for name in keys.priority_lists:
                 pipe.llen(name)
             for name in keys.priority_lists:
-                pipe.lindex(name, -1)  # kombu pushes left and pops right: -1 waited longest
+                # kombu pushes left and pops right: -1 has waited longest. A tail that is not
+                # due yet (a countdown) may hide due messages behind it; we accept that.
+                pipe.lindex(name, -1)
             pipe.hlen(keys.reserved)
             pipe.zcard(keys.delayed)
             pipe.zcard(keys.dead_letters)
@@ -65,16 +82,16 @@ class QueueCollector(Collector):
         lengths, oldest = replies[:lists], replies[lists : 2 * lists]
         reserved, delayed, dead, counts = replies[2 * lists :]
         ages = [now - due for due in map(_due_at, oldest) if due is not None]
-        return {
-            "queue": keys.queue,
-            "length": sum(lengths),
-            "reserved": reserved,
-            "delayed": delayed,
-            "dead": dead,
-            "oldest": max([0.0, *ages]),
-            "consumers": consumers_alive(self.client, keys, self.settings, now),
-            "counts": counts,
-        }
+        return QueueFigures(
+            queue=keys.queue,
+            length=sum(lengths),
+            reserved=reserved,
+            delayed=delayed,
+            dead_letters=dead,
+            oldest_age=max([0.0, *ages]),
+            consumers=consumers_alive(self.client, keys, now),
+            status_counts=counts,
+        )
 
 
 def _due_at(message: str | None) -> float | None:
@@ -88,28 +105,28 @@ def _due_at(message: str | None) -> float | None:
     return float(due) if isinstance(due, int | float) else None
 
 
-def _families(figures: list[dict[str, Any]]) -> Iterator[Metric]:
-    def gauge(name: str, help_text: str, value: Any) -> GaugeMetricFamily:
+def _families(figures: list[QueueFigures]) -> Iterator[Metric]:
+    def gauge(name: str, help_text: str, value: Callable[[QueueFigures], float]) -> Metric:
         family = GaugeMetricFamily(name, help_text, labels=["queue_name"])
         for figure in figures:
-            family.add_metric([figure["queue"]], value(figure))
+            family.add_metric([figure.queue], value(figure))
         return family
 
-    yield gauge("taskyard_queue_length", "Messages waiting (all priorities)", lambda f: f["length"])
-    yield gauge("taskyard_queue_reserved", "Messages taken, not yet acked", lambda f: f["reserved"])
+    yield gauge("taskyard_queue_length", "Messages waiting (all priorities)", lambda f: f.length)
+    yield gauge("taskyard_queue_reserved", "Messages taken, not yet acked", lambda f: f.reserved)
     yield gauge(
         "taskyard_queue_backlog",
         "Messages waiting or taken, not yet acked",
-        lambda f: f["length"] + f["reserved"],
+        lambda f: f.length + f.reserved,
     )
-    yield gauge("taskyard_queue_delayed", "Messages scheduled for later", lambda f: f["delayed"])
+    yield gauge("taskyard_queue_delayed", "Messages scheduled for later", lambda f: f.delayed)
     yield gauge(
         "taskyard_queue_oldest_message_age_seconds",
         "How long the oldest waiting message has been due (0 when none waits)",
-        lambda f: f["oldest"],
+        lambda f: f.oldest_age,
     )
-    yield gauge("taskyard_queue_consumers", "Workers consuming", lambda f: f["consumers"])
-    yield gauge("taskyard_dead_letters", "Jobs in the dead-letter list", lambda f: f["dead"])
+    yield gauge("taskyard_queue_consumers", "Workers consuming", lambda f: f.consumers)
+    yield gauge("taskyard_dead_letters", "Jobs in the dead-letter list", lambda f: f.dead_letters)
     jobs = GaugeMetricFamily(
         "taskyard_jobs", "Jobs by open status", labels=["queue_name", "status"]
     )
@@ -118,9 +135,9 @@ def _families(figures: list[dict[str, Any]]) -> Iterator[Metric]:
     )
     for figure in figures:
         for status in _OPEN:
-            jobs.add_metric([figure["queue"], status], int(figure["counts"].get(status, 0)))
+            jobs.add_metric([figure.queue, status], figure.count(status))
         for status in _FINISHED:
-            finished.add_metric([figure["queue"], status], int(figure["counts"].get(status, 0)))
+            finished.add_metric([figure.queue, status], figure.count(status))
     yield jobs
     yield finished
 

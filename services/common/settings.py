@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     worker_heartbeat_interval: float = 10.0
     # The worker's Prometheus endpoint; 0 serves none. Needs PROMETHEUS_MULTIPROC_DIR.
     worker_metrics_port: int = 0
+    worker_metrics_host: str = "127.0.0.1"
 
     finished_job_ttl_seconds: int = 7 * 24 * 3600
     idempotency_ttl_seconds: int = 24 * 3600

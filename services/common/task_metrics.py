@@ -3,7 +3,7 @@
 Children run the tasks, so each worker runs prometheus-client in multiprocess mode: every
 process writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR``, and one server in the
 main process adds them up. A server per child would bind once and undercount by the pool
-size. Only counters and histograms live here; they need no cleanup when a child exits.
+size. Only counters and histograms are kept; they need no cleanup when a child exits.
 """
 
 import os
@@ -13,53 +13,40 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import structlog
-from celery import signals
+from celery import Celery, bootsteps, signals
 from celery.utils.dispatch import Signal
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import start_http_server
 
-from services.common.metrics import MULTIPROCESS_DIR, scrape_registry
-
-_TASK = ["name", "queue_name"]
-# Tasks run from milliseconds (a mail) to half an hour (a large load).
-_SECONDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-
-TASKS_SENT = Counter("celery_task_sent_total", "Task messages published", _TASK)
-TASKS_RECEIVED = Counter("celery_task_received_total", "Task messages a worker took", _TASK)
-TASKS_STARTED = Counter("celery_task_started_total", "Tasks that began to run", _TASK)
-TASKS_SUCCEEDED = Counter("celery_task_succeeded_total", "Tasks that returned", _TASK)
-TASKS_FAILED = Counter("celery_task_failed_total", "Tasks that raised", [*_TASK, "exception"])
-TASKS_RETRIED = Counter("celery_task_retried_total", "Tasks queued for another attempt", _TASK)
-TASKS_REJECTED = Counter(
-    "celery_task_rejected_total", "Messages refused: unknown task or unreadable body", _TASK
+from services.common.metrics import (
+    MULTIPROCESS_DIR,
+    TASK_QUEUE_WAIT,
+    TASK_RUNTIME,
+    TASKS_FAILED,
+    TASKS_RECEIVED,
+    TASKS_REJECTED,
+    TASKS_RETRIED,
+    TASKS_REVOKED,
+    TASKS_STARTED,
+    TASKS_SUCCEEDED,
+    scrape_registry,
 )
-TASKS_REVOKED = Counter("celery_task_revoked_total", "Tasks revoked before they ran", _TASK)
-TASK_RUNTIME = Histogram("celery_task_runtime", "Seconds a task ran", _TASK, buckets=_SECONDS)
-TASK_QUEUE_WAIT = Histogram(
-    "celery_task_queue_wait_time",
-    "Seconds from when a task was due to when it started",
-    _TASK,
-    buckets=_SECONDS,
-)
-
-log = structlog.get_logger(__name__)
+from services.common.settings import Settings
 
 
-def count_task_metrics(queue: str, metrics_port: int) -> None:
-    """Count every task of this worker's queue, and serve the sums on ``metrics_port``."""
-    started_at: dict[str, float] = {}
-
-    def serve(**_: Any) -> None:
-        # In the main process, before the pool forks: children inherit the files' location.
-        if not metrics_port:
-            return
+def count_task_metrics(app: Celery, queue: str, settings: Settings) -> None:
+    """Count every task of this app's queue; serve the sums when the worker has a port."""
+    if settings.worker_metrics_port:
         if not MULTIPROCESS_DIR:
             raise RuntimeError(
-                "a worker's metrics need PROMETHEUS_MULTIPROC_DIR: an empty, writable directory"
+                "TASKYARD_WORKER_METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR: "
+                "an empty, writable directory of this worker's own"
             )
-        _wipe(Path(MULTIPROCESS_DIR))  # stale files would add a previous run's counts
-        start_http_server(metrics_port, registry=scrape_registry())
-        log.info("worker metrics served", port=metrics_port)
+        app.steps["worker"].add(_metrics_server(settings))
+    started_at: dict[str, float] = {}
+
+    def stamp_due_at(headers: dict[str, Any], **_: Any) -> None:
+        # Messages Celery publishes itself (the beat's) are due at once; ours carry due_at.
+        headers.setdefault("due_at", time.time())
 
     def received(request: Any, **_: Any) -> None:
         TASKS_RECEIVED.labels(request.name, queue).inc()
@@ -85,8 +72,8 @@ def count_task_metrics(queue: str, metrics_port: int) -> None:
     def retried(sender: Any, **_: Any) -> None:
         TASKS_RETRIED.labels(sender.name, queue).inc()
 
-    def revoked(request: Any, **_: Any) -> None:
-        TASKS_REVOKED.labels(request.name, queue).inc()
+    def revoked(sender: Any, **_: Any) -> None:
+        TASKS_REVOKED.labels(sender.name, queue).inc()
 
     def unknown_task(name: str, **_: Any) -> None:
         TASKS_REJECTED.labels(name, queue).inc()
@@ -95,7 +82,7 @@ def count_task_metrics(queue: str, metrics_port: int) -> None:
         TASKS_REJECTED.labels(message.headers.get("task", "unknown"), queue).inc()
 
     handlers: dict[Signal, Callable[..., None]] = {
-        signals.worker_init: serve,
+        signals.before_task_publish: stamp_due_at,
         signals.task_received: received,
         signals.task_prerun: started,
         signals.task_postrun: finished,
@@ -109,6 +96,24 @@ def count_task_metrics(queue: str, metrics_port: int) -> None:
     for signal, handler in handlers.items():
         # weak=False: these closures have no other reference and would be collected at once.
         signal.connect(handler, weak=False)
+
+
+def _metrics_server(settings: Settings) -> type[bootsteps.Step]:
+    class MetricsServer(bootsteps.Step):
+        """Built in the main process before the pool forks. A worker step, not a signal
+        handler: Celery logs and swallows a handler's error, and a worker whose metrics
+        cannot be served must not start."""
+
+        def __init__(self, parent: Any, **kwargs: Any) -> None:
+            super().__init__(parent, **kwargs)
+            _wipe(Path(MULTIPROCESS_DIR))  # a previous run's files would add its counts
+            start_http_server(
+                settings.worker_metrics_port,
+                addr=settings.worker_metrics_host,
+                registry=scrape_registry(),
+            )
+
+    return MetricsServer
 
 
 def _wipe(directory: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import structlog
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Ignore, Retry
 from celery.utils.time import get_exponential_backoff_interval
 
 from services.common.broker import sync_client
@@ -36,6 +36,10 @@ class RejectedInput(Exception):
 
 class JobCancelled(Exception):
     """The job was cancelled while it ran."""
+
+
+class PoisonJob(Exception):
+    """Every attempt of the job killed its worker; it is dead-lettered instead of run again."""
 
 
 @dataclass(frozen=True)
@@ -66,20 +70,20 @@ class JobTask(Task):  # type: ignore[type-arg]
         job = self.ledger.begin(job_id)
         if job is None:
             log.info("job skipped", reason="finished, cancelled or unknown")
-            return None
+            raise Ignore  # acknowledged, and not counted as a task that succeeded
         if job.attempts > self.settings.max_attempts:
             # Redelivered after each of its runs killed the worker: a poison job stops here.
             error = f"gave up after {job.attempts - 1} attempts that never finished"
             self.ledger.fail(job_id, error, dead_letter=True)
             log.warning("job dead-lettered", error=error)
-            return None
+            raise PoisonJob(error)
         log.info("job started", attempt=job.attempts)
         context = JobContext(job=job, report_progress=lambda f: self._report(job_id, f))
         try:
             result = self.run(context)
         except JobCancelled:
             log.info("job cancelled while running")
-            return None
+            raise Ignore from None
         except TransientError as exc:
             self._retry_or_fail(job, exc)
         except RejectedInput as exc:

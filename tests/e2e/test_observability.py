@@ -3,6 +3,7 @@ loads the shipped rules, and answers every dashboard panel's query; Flower sits 
 admin key; one request id runs through every log line of a job that fans out."""
 
 import json
+import re
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -10,14 +11,18 @@ import httpx
 import pytest
 import yaml
 
+from services.common.jobs.ledger import Submission, submit_blocking
+from services.common.settings import Settings
 from tests.deploy.dashboards import panel_queries, substitute
 from tests.e2e.conftest import SERVICES
 from tests.processes import REPO, Process, free_port, require_binary, wait_until
 from tests.prometheus import Prometheus
+from tests.scrape import wait_for_totals
 from tests.smtp import SmtpServer
 from tests.stack import ALPHA, API_KEYS, OPS, Stack, upload_dataset, wait_for_job
 
 RULES = REPO / "deploy" / "prometheus" / "rules"
+METRIC_NAME = re.compile(r"\b(?:taskyard|celery|http|traefik|redis|flower)_[a-z0-9_]+")
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +98,10 @@ def test_every_target_is_up_and_every_rule_loaded(prometheus: Prometheus) -> Non
 
 
 def test_every_dashboard_panel_returns_data(
-    prometheus: Prometheus, gateway: httpx.Client, smtp_server: SmtpServer
+    prometheus: Prometheus, gateway: httpx.Client, smtp_server: SmtpServer, e2e_stack: Stack
 ) -> None:
     _drive_load_with_failures(gateway, smtp_server)
+    _send_a_task_nobody_knows(e2e_stack)
     prometheus.wait_for_scrapes()
 
     empty = []
@@ -106,6 +112,12 @@ def test_every_dashboard_panel_returns_data(
             if not prometheus.query(query):
                 empty.append(f"{uid} / {title} ({service}): {query}")
     assert not empty, "panels without data:\n" + "\n".join(empty)
+    # Panels that fall back to "0" when a counter has no series yet would hide a misspelt name.
+    names = {name for _, _, expr in panel_queries() for name in METRIC_NAME.findall(expr)}
+    unknown = [
+        name for name in sorted(names) if not prometheus.query(f'count({{__name__="{name}"}})')
+    ]
+    assert not unknown, f"dashboards query metrics nobody exports: {unknown}"
 
 
 def _drive_load_with_failures(gateway: httpx.Client, smtp_server: SmtpServer) -> None:
@@ -120,6 +132,15 @@ def _drive_load_with_failures(gateway: httpx.Client, smtp_server: SmtpServer) ->
         wait_for_job(gateway, mail.headers["Location"], ALPHA, timeout=90)
     assert gateway.post("/email/messages", json={"to": []}, headers=ALPHA).status_code == 422
     assert gateway.get("/reports/not-a-report").status_code == 401
+
+
+def _send_a_task_nobody_knows(stack: Stack) -> None:
+    """The worker refuses it (celery_task_rejected_total); its job stays queued."""
+    settings = Settings(REDIS_URL=stack.redis_url, key_namespace=stack.namespace)
+    submission = Submission(task="email.nonexistent", tenant="alpha", body_hash="")
+    submit_blocking(settings, "email", submission)
+    url = stack.worker_metrics["email"]
+    wait_for_totals(url, {"celery_task_rejected_total": 1}, name="email.nonexistent")
 
 
 def _mail(name: str) -> dict:

@@ -3,8 +3,7 @@ sample stack's worker has two)."""
 
 from services.common.jobs.model import JobStatus
 from tests.integration.conftest import submit, wait_status
-from tests.processes import wait_until
-from tests.scrape import total
+from tests.scrape import wait_for_totals
 from tests.stack import Stack
 
 
@@ -16,13 +15,13 @@ def test_counts_every_task_of_every_pool_process(sample_stack: Stack) -> None:
     }
     assert len(pids) > 1, "the pool must spread the jobs, or this proves nothing"
 
+    expected = {
+        f"celery_task_{name}": 40
+        for name in ("received_total", "started_total", "succeeded_total", "runtime_count")
+    }
+    expected |= {"celery_task_queue_wait_time_count": 40, "celery_task_failed_total": 0}
     url = sample_stack.worker_metrics["sample"]
-    labels = {"name": "sample.whoami", "queue_name": "sample"}
-    for counter in ("received", "started", "succeeded"):
-        assert total(url, f"celery_task_{counter}_total", **labels) == 40, counter
-    assert total(url, "celery_task_runtime_count", **labels) == 40
-    assert total(url, "celery_task_queue_wait_time_count", **labels) == 40
-    assert total(url, "celery_task_failed_total", **labels) == 0
+    wait_for_totals(url, expected, name="sample.whoami", queue_name="sample")
 
 
 def test_counts_failures_by_exception_and_retries(sample_stack: Stack) -> None:
@@ -34,18 +33,21 @@ def test_counts_failures_by_exception_and_retries(sample_stack: Stack) -> None:
         wait_status(sample_stack, "sample", job.id, JobStatus.succeeded)
 
     url = sample_stack.worker_metrics["sample"]
-    failed = total(url, "celery_task_failed_total", name="sample.fragile", exception="ValueError")
-    assert failed == 3
-    assert total(url, "celery_task_retried_total", name="sample.flaky") == 2
-    assert total(url, "celery_task_started_total", name="sample.flaky") == 4
-    assert total(url, "celery_task_succeeded_total", name="sample.flaky") == 2
+    wait_for_totals(
+        url, {"celery_task_failed_total": 3}, name="sample.fragile", exception="ValueError"
+    )
+    wait_for_totals(
+        url,
+        {
+            "celery_task_retried_total": 2,
+            "celery_task_started_total": 4,
+            "celery_task_succeeded_total": 2,
+        },
+        name="sample.flaky",
+    )
 
 
 def test_counts_a_task_nobody_knows_as_rejected(sample_stack: Stack) -> None:
-    job = submit(sample_stack, "sample.nonexistent")
+    submit(sample_stack, "sample.nonexistent")
     url = sample_stack.worker_metrics["sample"]
-    wait_until(
-        lambda: total(url, "celery_task_rejected_total", name="sample.nonexistent") == 1,
-        timeout=30,
-        what=f"the unknown task of job {job.id} to be counted",
-    )
+    wait_for_totals(url, {"celery_task_rejected_total": 1}, name="sample.nonexistent")

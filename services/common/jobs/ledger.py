@@ -19,8 +19,8 @@ from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_id, utcnow
 from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args, script_keys
+from services.common.metrics import TASKS_SENT
 from services.common.settings import Settings
-from services.common.task_metrics import TASKS_SENT
 
 log = structlog.get_logger(__name__)
 

@@ -49,8 +49,8 @@ def script_args(
     return [allowed_list, increment, str(expire_seconds), repr(score), new_status, *pairs]
 
 
-def script_keys(keys: QueueKeys, job_id: str, dead_letters: bool = False) -> list[str]:
-    return [keys.job(job_id), keys.status_counts] + ([keys.dead_letters] if dead_letters else [])
+def script_keys(keys: QueueKeys, job_id: str, dead_letter: bool = False) -> list[str]:
+    return [keys.job(job_id), keys.status_counts] + ([keys.dead_letters] if dead_letter else [])
 
 
 def outcome(reply: list[Any]) -> Outcome:
