@@ -9,7 +9,7 @@ Run it as ``python -m services.common.queue_metrics ingest email reports``.
 """
 
 import json
-import threading
+import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated
@@ -152,8 +152,12 @@ def main(
     configure_logging("queue-exporter", log_format=settings.log_format, level=settings.log_level)
     registry = CollectorRegistry()
     registry.register(QueueCollector(sync_client(settings), settings, queues))
+    # As PID 1 in a container the default SIGTERM action does not apply: wait for it instead,
+    # blocked before the server thread starts so that only this wait receives it.
+    stop = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     start_http_server(port, addr=host, registry=registry)
-    threading.Event().wait()
+    signal.sigwait(stop)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.api import health
+from services.common.api import gateway_auth, health
 from services.common.jobs.keys import QueueKeys
 from services.common.settings import Settings
 from tests.deploy.kubernetes import (
@@ -96,6 +96,8 @@ def test_every_api_serves_its_port_and_probes_paths_the_code_has(rendered: Rende
         assert _port(rendered.get("Service", f"{queue}-api"), "http") == int(port)
         for probe in ("livenessProbe", "readinessProbe"):
             assert api[probe]["httpGet"]["path"] in HEALTH_PATHS
+        # Not /readyz: one Redis blip would take every API out of its Service at once.
+        assert api["readinessProbe"]["httpGet"]["path"] == "/healthz"
 
 
 def test_workers_shut_down_softly_within_their_grace_period(rendered: Rendered) -> None:
@@ -173,6 +175,15 @@ def test_routes_mirror_the_local_gateway(rendered: Rendered) -> None:
     for queue in QUEUES:
         assert by_path[f"/{queue}/"] == {f"{queue}-api"}
         assert by_path[f"/flower/{queue}/"] == {f"flower-{queue}"}
+    # Each service's private paths are denied on its own API: a route whose service has no
+    # ready endpoint is dropped, and the request would fall through to the public route.
+    for queue in QUEUES:
+        (deny,) = [
+            rule for rule in route["spec"]["routes"] if f"Path(`/{queue}/metrics`)" in rule["match"]
+        ]
+        assert f"Path(`/{queue}/auth/admin`)" in deny["match"]
+        assert [s["name"] for s in deny["services"]] == [f"{queue}-api"]
+        assert [m["name"] for m in deny["middlewares"]] == ["security-headers", "not-found"]
 
 
 def test_prod_monitors_every_scrape_job_of_the_local_config() -> None:
@@ -190,7 +201,9 @@ def test_prod_monitors_every_scrape_job_of_the_local_config() -> None:
     expected = {job["job_name"] for job in local["scrape_configs"]} - {"prometheus", "traefik"}
     assert expected <= jobs, "Traefik and Prometheus are the cluster's own"
     (rule,) = rendered.of_kind("PrometheusRule")
-    assert rule["spec"] == _generator().prometheus_rule()["spec"]
+    generator = _generator()
+    assert rule["spec"] == generator.prometheus_rule()["spec"]
+    assert rendered.namespace == generator.NAMESPACE, "the rules are scoped to prod's namespace"
 
 
 def test_generated_monitoring_files_match_deploy() -> None:
@@ -224,3 +237,124 @@ def _container_port(spec: dict, name: str) -> int:
 
 def _task_time_limit(worker: dict) -> int:
     return int(env(worker).get("TASKYARD_TASK_TIME_LIMIT", DEFAULTS.task_time_limit))
+
+
+def test_monitors_label_targets_as_the_local_config_does() -> None:
+    """Same job names, and the service label only where the local config sets one (an API's
+    metrics carry their own; a target label would rename theirs to exported_service)."""
+    local = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    labelled = {
+        job["job_name"]
+        for job in local["scrape_configs"]
+        if any("service" in static.get("labels", {}) for static in job["static_configs"])
+    }
+    rendered = render("prod")
+    for monitor in rendered.of_kind("ServiceMonitor") + rendered.of_kind("PodMonitor"):
+        spec = monitor["spec"]
+        for endpoint in spec.get("endpoints", []) + spec.get("podMetricsEndpoints", []):
+            relabels = endpoint["relabelings"]
+            (job,) = [r["replacement"] for r in relabels if r.get("targetLabel") == "job"]
+            sets_service = [r for r in relabels if r.get("targetLabel") == "service"]
+            drops_service = [r for r in relabels if r["action"] == "labeldrop"]
+            if job in labelled:
+                (relabel,) = sets_service
+                assert relabel["sourceLabels"][0].endswith("_label_taskyard_io_service"), job
+            else:
+                assert [r["regex"] for r in drops_service] == ["service"], job
+            paths = [r for r in relabels if r.get("targetLabel") == "__metrics_path__"]
+            for queue in QUEUES if paths else []:
+                (path,) = paths
+                assert path["replacement"].replace("${1}", queue) == f"/flower/{queue}/metrics"
+
+
+def test_the_gateway_middlewares_match_the_local_gateway(rendered: Rendered) -> None:
+    local = yaml.safe_load((REPO / "gateway" / "dynamic.yml").read_text())["http"]["middlewares"]
+    cluster = {obj["metadata"]["name"]: obj["spec"] for obj in rendered.of_kind("Middleware")}
+    assert cluster["security-headers"] == local["security-headers"]
+    assert cluster["drop-credentials"] == local["drop-credentials"]
+    for queue in QUEUES:
+        assert cluster[f"strip-{queue}"] == local[f"strip-{queue}"]
+    launch = _launch_defaults()
+    limits = {"body-limit": "GATEWAY_MAX_BODY_BYTES", "upload-limit": "GATEWAY_MAX_UPLOAD_BYTES"}
+    for name, setting in limits.items():
+        assert cluster[name]["buffering"]["maxRequestBodyBytes"] == int(launch[setting])
+    auth = cluster["admin-only"]["forwardAuth"]
+    assert auth["authRequestHeaders"] == ["Authorization"]
+    api_port = _port(rendered.get("Service", "ingest-api"), "http")
+    assert auth["address"].startswith(f"http://ingest-api.{rendered.namespace}.svc")
+    assert auth["address"].endswith(f":{api_port}/auth/admin")
+    assert "/auth/admin" in {route.path for route in gateway_auth.router.routes}  # type: ignore[attr-defined]
+
+
+def test_every_route_has_the_local_middleware_chain(rendered: Rendered) -> None:
+    """Each local router that reaches a service has a cluster route with the same match (but
+    the host) and the same middlewares (plus the cluster's per-key rate limit)."""
+    (route,) = rendered.of_kind("IngressRoute")
+    cluster = {
+        re.sub(r"^Host\(`[^`]*`\) && ", "", rule["match"]): [m["name"] for m in rule["middlewares"]]
+        for rule in route["spec"]["routes"]
+    }
+    local = yaml.safe_load((REPO / "gateway" / "dynamic.yml").read_text())["http"]["routers"]
+    for name, router in local.items():
+        if router["service"].endswith("@internal"):
+            continue
+        rule = router["rule"].strip()
+        # An alternation gets parentheses when the cluster route prefixes its Host(...).
+        chain = cluster.get(rule) or cluster[f"({rule})"]
+        chain = [m for m in chain if m != "rate-limit"]
+        assert chain == router["middlewares"], name
+
+
+def test_keda_reads_redis_with_the_password_redis_requires(rendered: Rendered) -> None:
+    (auth,) = rendered.of_kind("TriggerAuthentication")
+    (secret_ref,) = auth["spec"]["secretTargetRef"]
+    assert secret_ref["parameter"] == "password"
+    redis = container(rendered.get("StatefulSet", "redis")["spec"]["template"]["spec"], "redis")
+    command = " ".join(redis.get("command", []) + redis.get("args", []))
+    assert "--requirepass $(REDIS_PASSWORD)" in command
+    (password_env,) = [e for e in redis["env"] if e["name"] == "REDIS_PASSWORD"]
+    assert password_env["valueFrom"]["secretKeyRef"]["key"] == secret_ref["key"]
+    known = {"address", "addressFromEnv", "listName", "listLength", "activationListLength"}
+    known |= {"databaseIndex", "enableTLS", "usernameFromEnv", "passwordFromEnv"}
+    for scaler in rendered.of_kind("ScaledObject"):
+        for trigger in scaler["spec"]["triggers"]:
+            assert trigger["metadata"].keys() <= known, trigger["metadata"]
+            assert int(trigger["metadata"]["listLength"]) > 0
+
+
+def test_redis_persists_every_write_in_its_append_only_file(rendered: Rendered) -> None:
+    conf = rendered.get("ConfigMap", "redis-config")["data"]["redis.conf"]
+    assert re.search(r"^appendfsync (everysec|always)$", conf, re.M)
+    assert re.search(r'^save ""$', conf, re.M), "RDB snapshots off: the AOF is the record"
+
+
+def test_worker_liveness_allows_three_heartbeats(rendered: Rendered) -> None:
+    for queue in QUEUES:
+        worker = container(
+            rendered.get("Deployment", f"{queue}-worker")["spec"]["template"]["spec"], "worker"
+        )
+        interval = float(
+            env(worker).get(
+                "TASKYARD_WORKER_HEARTBEAT_INTERVAL", DEFAULTS.worker_heartbeat_interval
+            )
+        )
+        (limit,) = re.findall(r"-lt (\d+)", " ".join(worker["livenessProbe"]["exec"]["command"]))
+        assert int(limit) >= 3 * interval
+
+
+def test_every_image_is_pinned_without_a_registry_host(rendered: Rendered) -> None:
+    for _, pod in rendered.pod_templates():
+        for spec in pod["containers"] + pod.get("initContainers", []):
+            name, _, tag = spec["image"].rpartition(":")
+            assert name, f"{spec['image']} has no tag"
+            assert tag != "latest", spec["image"]
+            assert "." not in name.split("/")[0], f"{spec['image']} names a registry"
+
+
+def _launch_defaults() -> dict[str, str]:
+    spec = importlib.util.spec_from_file_location("gateway_launch", REPO / "gateway" / "launch.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return dict(module.DEFAULTS)

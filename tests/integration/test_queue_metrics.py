@@ -104,3 +104,12 @@ def test_says_when_it_cannot_read_redis(sqlite_url, tmp_path) -> None:
     finally:
         stack.stop()
         server.stop()
+
+
+def test_stops_cleanly_on_sigterm(idle: Stack) -> None:
+    """As a container's PID 1 it gets no default SIGTERM action: it must exit on its own."""
+    idle.queue_exporter("sample")
+    exporter = idle.processes[-1]
+    exporter.stop(timeout=5)
+    assert exporter.popen is not None
+    assert exporter.popen.returncode == 0
