@@ -4,6 +4,7 @@ Each stack has its own key namespace, so stacks sharing one redis-server never c
 other's jobs.
 """
 
+import re
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -12,9 +13,15 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.processes import BIN, Process, free_port, wait_until
+from tests.processes import BIN, REPO, Process, free_port, wait_until
 
 API_KEYS = "alpha:alpha-key,beta:beta-key,ops:ops-key:admin"
+# The queues the code has, one per service with a worker.
+QUEUES = sorted(path.parent.name for path in (REPO / "services").glob("*/worker.py"))
+# `make run`'s defaults (NAME ?= value): the ports deploy/prometheus/prometheus.yml names.
+MAKEFILE_DEFAULTS = dict(
+    re.findall(r"^([A-Z_]+) \?= (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
+)
 ALPHA = {"Authorization": "Bearer alpha-key"}
 BETA = {"Authorization": "Bearer beta-key"}
 OPS = {"Authorization": "Bearer ops-key"}
@@ -34,7 +41,8 @@ class Stack:
     gateway_url: str = ""
     gateway_ops_url: str = ""
     queue_metrics_url: str = ""
-    # Each worker's /metrics, by service (the latest worker started for it).
+    # By service: each API's URL, each worker's /metrics (the latest worker started for it).
+    apis: dict[str, str] = field(default_factory=dict)
     worker_metrics: dict[str, str] = field(default_factory=dict)
     flowers: dict[str, str] = field(default_factory=dict)
 
@@ -60,6 +68,7 @@ class Stack:
             f"{service}-api-{port}", [*args, "--no-server-header"], self.env(), self.workdir
         )
         self.processes.append(process.start().wait_ready(lambda: _answers(f"{url}/healthz")))
+        self.apis[service] = url
         return url
 
     def worker(self, service: str, concurrency: int = 2, app: str = "") -> Process:

@@ -54,7 +54,8 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("taskyard_broker_up", "1 when this scrape could read Redis")
         try:
-            figures = [self._read(keys) for keys in self.queues]
+            seconds, micros = self.client.time()  # Redis's clock, as the heartbeats' scores
+            figures = [self._read(keys, seconds + micros / 1e6) for keys in self.queues]
         except UNAVAILABLE:
             up.add_metric([], 0)
             yield up
@@ -63,9 +64,7 @@ class QueueCollector(Collector):
         yield up
         yield from _families(figures)
 
-    def _read(self, keys: QueueKeys) -> QueueFigures:
-        seconds, micros = self.client.time()
-        now = seconds + micros / 1e6
+    def _read(self, keys: QueueKeys, now: float) -> QueueFigures:
         with self.client.pipeline(transaction=False) as pipe:
             for name in keys.priority_lists:
                 pipe.llen(name)

@@ -12,7 +12,6 @@ import yaml
 from tests.processes import REPO, require_binary
 
 OVERLAYS = sorted(path.name for path in (REPO / "k8s" / "overlays").iterdir() if path.is_dir())
-QUEUES = sorted(path.parent.name for path in (REPO / "services").glob("*/worker.py"))
 CRD_GROUPS = ("keda.sh", "traefik.io", "monitoring.coreos.com")
 
 Object = dict[str, Any]

@@ -8,7 +8,10 @@ from typing import Any
 
 import yaml
 
+from services.common.settings import Settings
+from tests.deploy.images import check_image
 from tests.processes import REPO
+from tests.stack import QUEUES
 
 DEPLOY = REPO / "deploy"
 DOCKERFILE = DEPLOY / "Dockerfile"
@@ -18,8 +21,7 @@ COMPOSE_FILES = [COMPOSE, DEPLOY / "compose.observability.yaml"]
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
 PROMETHEUS_COMPOSE = DEPLOY / "prometheus" / "prometheus.compose.yml"
 IMAGE = "taskyard:local"  # the image compose builds from deploy/Dockerfile
-DEFAULT_SOFT_SHUTDOWN = 30.0  # Settings.worker_soft_shutdown_timeout
-QUEUES = sorted(path.parent.name for path in (REPO / "services").glob("*/worker.py"))
+DEFAULT_SOFT_SHUTDOWN = Settings().worker_soft_shutdown_timeout
 
 Service = dict[str, Any]
 
@@ -199,14 +201,7 @@ def test_images_are_pinned_and_name_no_registry() -> None:
     references = image_references()
     assert "python:3.11-slim-bookworm" in references
     for reference in references:
-        # A registry host is a first path part with a dot or a port, or localhost.
-        host = reference.split("/")[0] if "/" in reference else ""
-        assert not re.search(r"[.:]|^localhost$", host), f"{reference} names a registry"
-        name, _, tag = reference.rpartition(":")
-        assert name, f"{reference} has no tag"
-        assert "/" not in tag, f"{reference} has no tag"
-        assert tag != "latest", reference
-        assert re.search(r"\d", tag), f"{reference} is not pinned to a version"
+        check_image(reference)
 
 
 def test_build_context_leaves_out_local_state() -> None:

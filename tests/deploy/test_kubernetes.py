@@ -10,12 +10,13 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from gateway.launch import DEFAULTS as GATEWAY_DEFAULTS
 from services.common.api import gateway_auth, health
 from services.common.jobs.keys import QueueKeys
 from services.common.settings import Settings
+from tests.deploy.images import check_image
 from tests.deploy.kubernetes import (
     OVERLAYS,
-    QUEUES,
     Rendered,
     container,
     env,
@@ -24,6 +25,7 @@ from tests.deploy.kubernetes import (
     schema_file,
 )
 from tests.processes import REPO
+from tests.stack import QUEUES
 
 KUBERNETES_VERSION = "1.30.0"
 DEFAULTS = Settings()
@@ -274,10 +276,9 @@ def test_the_gateway_middlewares_match_the_local_gateway(rendered: Rendered) -> 
     assert cluster["drop-credentials"] == local["drop-credentials"]
     for queue in QUEUES:
         assert cluster[f"strip-{queue}"] == local[f"strip-{queue}"]
-    launch = _launch_defaults()
     limits = {"body-limit": "GATEWAY_MAX_BODY_BYTES", "upload-limit": "GATEWAY_MAX_UPLOAD_BYTES"}
     for name, setting in limits.items():
-        assert cluster[name]["buffering"]["maxRequestBodyBytes"] == int(launch[setting])
+        assert cluster[name]["buffering"]["maxRequestBodyBytes"] == int(GATEWAY_DEFAULTS[setting])
     auth = cluster["admin-only"]["forwardAuth"]
     assert auth["authRequestHeaders"] == ["Authorization"]
     api_port = _port(rendered.get("Service", "ingest-api"), "http")
@@ -345,16 +346,4 @@ def test_worker_liveness_allows_three_heartbeats(rendered: Rendered) -> None:
 def test_every_image_is_pinned_without_a_registry_host(rendered: Rendered) -> None:
     for _, pod in rendered.pod_templates():
         for spec in pod["containers"] + pod.get("initContainers", []):
-            name, _, tag = spec["image"].rpartition(":")
-            assert name, f"{spec['image']} has no tag"
-            assert tag != "latest", spec["image"]
-            assert "." not in name.split("/")[0], f"{spec['image']} names a registry"
-
-
-def _launch_defaults() -> dict[str, str]:
-    spec = importlib.util.spec_from_file_location("gateway_launch", REPO / "gateway" / "launch.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return dict(module.DEFAULTS)
+            check_image(spec["image"])

@@ -1,16 +1,11 @@
 """`make run`'s pieces agree with each other and with the code: every queue has its processes
 in the Procfile, and deploy/prometheus/prometheus.yml scrapes each on the Makefile's ports."""
 
-import re
-
 import yaml
 
-from tests.deploy.kubernetes import QUEUES
 from tests.processes import REPO
+from tests.stack import MAKEFILE_DEFAULTS, QUEUES
 
-MAKEFILE_DEFAULTS = dict(
-    re.findall(r"^([A-Z_]+) \?= (\S+)$", (REPO / "Makefile").read_text(), re.MULTILINE)
-)
 PROCFILE = dict(
     line.split(": ", 1) for line in (REPO / "Procfile").read_text().splitlines() if line.strip()
 )

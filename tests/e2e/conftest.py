@@ -5,9 +5,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.stack import Stack
-
-SERVICES = ("ingest", "email", "reports")
+from tests.stack import QUEUES, Stack
 
 
 @pytest.fixture(scope="session")
@@ -19,16 +17,13 @@ def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterat
         extra_env={"SMTP_URL": smtp_server.url},
     )
     try:
-        stack.ingest_url, stack.email_url, stack.reports_url = apis = [
-            stack.api(service) for service in SERVICES
-        ]
-        for service in SERVICES:
-            stack.worker(service)
+        for queue in QUEUES:
+            stack.api(queue)
+            stack.worker(queue)
         stack.beat("reports")
-        stack.queue_metrics_url = stack.queue_exporter(*SERVICES)
-        flowers = {f"flower_{service}": stack.flower(service) for service in SERVICES}
-
-        stack.gateway_url = stack.gateway(**dict(zip(SERVICES, apis, strict=True)), **flowers)
+        stack.queue_metrics_url = stack.queue_exporter(*QUEUES)
+        flowers = {f"flower_{queue}": stack.flower(queue) for queue in QUEUES}
+        stack.gateway_url = stack.gateway(**stack.apis, **flowers)
         yield stack
     finally:
         stack.stop()

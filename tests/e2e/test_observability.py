@@ -14,12 +14,20 @@ import yaml
 from services.common.jobs.ledger import Submission, submit_blocking
 from services.common.settings import Settings
 from tests.deploy.dashboards import panel_queries, substitute
-from tests.e2e.conftest import SERVICES
 from tests.processes import REPO, Process, free_port, require_binary, wait_until
 from tests.prometheus import Prometheus
 from tests.scrape import wait_for_totals
 from tests.smtp import SmtpServer
-from tests.stack import ALPHA, API_KEYS, OPS, Stack, upload_dataset, wait_for_job
+from tests.stack import (
+    ALPHA,
+    API_KEYS,
+    MAKEFILE_DEFAULTS,
+    OPS,
+    QUEUES,
+    Stack,
+    upload_dataset,
+    wait_for_job,
+)
 
 RULES = REPO / "deploy" / "prometheus" / "rules"
 METRIC_NAME = re.compile(r"\b(?:taskyard|celery|http|traefik|redis|flower)_[a-z0-9_]+")
@@ -49,18 +57,17 @@ def prometheus(e2e_stack: Stack, redis_server, tmp_path_factory) -> Iterator[Pro
 
 
 def _addresses(stack: Stack, redis_exporter_port: int) -> dict[str, str]:
-    """Where each of the shipped config's default targets listens in this test stack."""
-    apis = [stack.ingest_url, stack.email_url, stack.reports_url]
-    workers = [stack.worker_metrics[service] for service in SERVICES]
-    flowers = [stack.flowers[service] for service in SERVICES]
-    defaults = {
-        "127.0.0.1:8082": stack.gateway_ops_url,
-        "127.0.0.1:9108": stack.queue_metrics_url,
-        "127.0.0.1:9121": f"http://127.0.0.1:{redis_exporter_port}",
-        **{f"127.0.0.1:{8101 + i}": url for i, url in enumerate(apis)},
-        **{f"127.0.0.1:{9101 + i}": url for i, url in enumerate(workers)},
-        **{f"127.0.0.1:{5555 + i}": url for i, url in enumerate(flowers)},
+    """Where each of the shipped config's targets (`make run`'s ports) listens in this stack."""
+    by_setting = {
+        "GATEWAY_METRICS_PORT": stack.gateway_ops_url,
+        "QUEUE_EXPORTER_PORT": stack.queue_metrics_url,
+        "REDIS_EXPORTER_PORT": f"http://127.0.0.1:{redis_exporter_port}",
     }
+    for queue in QUEUES:
+        by_setting[f"{queue.upper()}_PORT"] = stack.apis[queue]
+        by_setting[f"{queue.upper()}_WORKER_METRICS_PORT"] = stack.worker_metrics[queue]
+        by_setting[f"FLOWER_{queue.upper()}_PORT"] = stack.flowers[queue]
+    defaults = {f"127.0.0.1:{MAKEFILE_DEFAULTS[name]}": url for name, url in by_setting.items()}
     return {default: urlsplit(url).netloc for default, url in defaults.items()}
 
 
@@ -106,7 +113,7 @@ def test_every_dashboard_panel_returns_data(
 
     empty = []
     for uid, title, expr in panel_queries():
-        services = SERVICES if "$service" in expr or "${service}" in expr else SERVICES[:1]
+        services = QUEUES if "$service" in expr or "${service}" in expr else QUEUES[:1]
         for service in services:
             query = substitute(expr, service=service, rate_interval="5m")
             if not prometheus.query(query):
@@ -155,7 +162,7 @@ def test_flower_is_only_for_admin_keys(gateway: httpx.Client) -> None:
     assert gateway.get("/flower/email/", headers=ALPHA).status_code == 403
     assert gateway.get("/flower/reports/", auth=("anyone", "wrong-key")).status_code == 401
 
-    for service in SERVICES:
+    for service in QUEUES:
         page = gateway.get(f"/flower/{service}/", headers=OPS)
         assert page.status_code == 200, service
         assert "Flower" in page.text
