@@ -5,12 +5,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from sqlalchemy import create_engine, text
 
 from tests.processes import Process, free_port, require_binary
 from tests.smtp import SmtpServer
+from tests.stack import QUEUES, Stack
 
 IN_CI = os.environ.get("CI") == "true"
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -29,9 +31,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 class RedisServer:
     """A redis-server of the tests' own, with the persistence production promises (AOF)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, appendfsync: str = "always") -> None:
         self.port = free_port()
-        self.dir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
         self.process = Process(
             f"redis-{self.port}",
             [
@@ -47,7 +49,7 @@ class RedisServer:
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "always",
+                appendfsync,
                 "--maxmemory-policy",
                 "noeviction",
             ],
@@ -68,6 +70,10 @@ class RedisServer:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown, no last write; what survives is what the AOF already had."""
+        self.process.kill()
 
     def _pings(self) -> bool:
         try:
@@ -117,3 +123,31 @@ def smtp_server() -> Iterator[SmtpServer]:
     server = SmtpServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[Stack]:
+    """The whole local stack behind the real Traefik gateway, as a client sees it."""
+    stack = Stack(
+        redis_server.url,
+        sqlite_url,
+        tmp_path_factory.mktemp("e2e"),
+        extra_env={"SMTP_URL": smtp_server.url},
+    )
+    try:
+        for queue in QUEUES:
+            stack.api(queue)
+            stack.worker(queue)
+        stack.beat("reports")
+        stack.queue_metrics_url = stack.queue_exporter(*QUEUES)
+        flowers = {f"flower_{queue}": stack.flower(queue) for queue in QUEUES}
+        stack.gateway_url = stack.gateway(**stack.apis, **flowers)
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(e2e_stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=e2e_stack.gateway_url, timeout=10) as client:
+        yield client

@@ -80,6 +80,11 @@ class Process:
         assert self.popen is not None
         self.popen.send_signal(sig)
 
+    def kill(self) -> None:
+        assert self.popen is not None
+        self.popen.kill()
+        self.popen.wait()
+
     def stop(self, timeout: float = 20) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
@@ -92,5 +97,11 @@ class Process:
 
 
 def children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
+    """The process's children, whichever of its threads forked them."""
+    found: list[int] = []
+    for listing in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in listing.read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+    return sorted(set(found))

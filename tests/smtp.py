@@ -1,5 +1,7 @@
 """A real SMTP server for tests (aiosmtpd), whose answers to DATA a test can script."""
 
+import asyncio
+import queue
 from collections import deque
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,8 +18,15 @@ class ScriptedHandler:
         self.replies: deque[str] = deque()  # answers to the next DATA commands, then "250"
         self.refuse_all_with: str | None = None
         self.envelopes: list[Any] = []
+        # A slow relay: each DATA waits this long before the answer, announced on ``held``.
+        self.hold_seconds = 0.0
+        self.held: queue.Queue[Any] = queue.Queue()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hold_seconds:
+            self.held.put(envelope)
+            # aiosmtpd cancels this when the client goes away: nothing is accepted then.
+            await asyncio.sleep(self.hold_seconds)
         if self.replies:
             return self.replies.popleft()
         if self.refuse_all_with:

@@ -7,6 +7,7 @@ other's jobs.
 import re
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class Stack:
     namespace: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}")
     processes: list[Process] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A service's own broker URL (its own Redis user, say); redis_url for the rest.
+    redis_urls: dict[str, str] = field(default_factory=dict)
     ingest_url: str = ""
     email_url: str = ""
     reports_url: str = ""
@@ -46,9 +49,9 @@ class Stack:
     worker_metrics: dict[str, str] = field(default_factory=dict)
     flowers: dict[str, str] = field(default_factory=dict)
 
-    def env(self, **extra: str) -> dict[str, str]:
+    def env(self, service: str = "", **extra: str) -> dict[str, str]:
         return {
-            "REDIS_URL": self.redis_url,
+            "REDIS_URL": self.redis_urls.get(service, self.redis_url),
             "DATABASE_URL": self.database_url,
             "TASKYARD_API_KEYS": API_KEYS,
             "TASKYARD_KEY_NAMESPACE": self.namespace,
@@ -65,9 +68,9 @@ class Stack:
         args += ["--root-path", f"/{service}"]
         args += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
         process = Process(
-            f"{service}-api-{port}", [*args, "--no-server-header"], self.env(), self.workdir
+            f"{service}-api-{port}", [*args, "--no-server-header"], self.env(service), self.workdir
         )
-        self.processes.append(process.start().wait_ready(lambda: _answers(f"{url}/healthz")))
+        self._launch(process, lambda: answers(f"{url}/healthz"))
         self.apis[service] = url
         return url
 
@@ -79,12 +82,13 @@ class Stack:
         args += ["-c", str(concurrency), "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
         metrics_port = free_port()
         env = self.env(
+            service,
             TASKYARD_WORKER_HEARTBEAT_FILE=str(heartbeat),
             TASKYARD_WORKER_METRICS_PORT=str(metrics_port),
             PROMETHEUS_MULTIPROC_DIR=str(self.workdir / f"{name}.metrics"),
         )
         process = Process(name, [*args, "-l", "INFO"], env, self.workdir)
-        self.processes.append(process.start().wait_ready(heartbeat.exists))
+        self._launch(process, heartbeat.exists)
         self.worker_metrics[service] = f"http://127.0.0.1:{metrics_port}/metrics"
         return process
 
@@ -94,7 +98,7 @@ class Stack:
         args = [sys.executable, "-m", "services.common.queue_metrics", *queues, "--port", str(port)]
         url = f"http://127.0.0.1:{port}/metrics"
         process = Process(f"queue-exporter-{port}", args, self.env(), self.workdir)
-        self.processes.append(process.start().wait_ready(lambda: _answers(url)))
+        self._launch(process, lambda: answers(url))
         return url
 
     def beat(self, service: str) -> Process:
@@ -109,14 +113,14 @@ class Stack:
             "-l",
             "INFO",
         ]
-        process = Process(name, args, self.env(), self.workdir)
+        process = Process(name, args, self.env(service), self.workdir)
         lock = f"{self.namespace}:{service}:redbeat::lock"
 
         def locked() -> bool:
             with redis.Redis.from_url(self.redis_url) as client:
                 return bool(client.exists(lock))
 
-        self.processes.append(process.start().wait_ready(locked))
+        self._launch(process, locked)
         return process
 
     def flower(self, service: str) -> str:
@@ -125,10 +129,8 @@ class Stack:
         args = [str(BIN / "celery"), "-A", f"services.{service}.worker", "flower"]
         args += ["--address=127.0.0.1", f"--port={port}", f"--url_prefix=flower/{service}"]
         url = f"http://127.0.0.1:{port}"
-        process = Process(f"{service}-flower-{port}", args, self.env(), self.workdir)
-        self.processes.append(
-            process.start().wait_ready(lambda: _answers(f"{url}/flower/{service}/healthcheck"))
-        )
+        process = Process(f"{service}-flower-{port}", args, self.env(service), self.workdir)
+        self._launch(process, lambda: answers(f"{url}/flower/{service}/healthcheck"))
         self.flowers[service] = url
         return url
 
@@ -147,17 +149,19 @@ class Stack:
         )
         url = f"http://127.0.0.1:{port}"
         first = next(iter(backends))
-        self.processes.append(
-            process.start().wait_ready(lambda: _answers(f"{url}/{first}/healthz"))
-        )
+        self._launch(process, lambda: answers(f"{url}/{first}/healthz"))
         return url
+
+    def _launch(self, process: Process, ready: Callable[[], bool]) -> None:
+        self.processes.append(process)  # first: one that never gets ready is stopped too
+        process.start().wait_ready(ready)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
 
 
-def _answers(url: str) -> bool:
+def answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -178,6 +182,7 @@ def upload_dataset(client: httpx.Client, name: str, rows: int) -> str:
         content=csv_body(rows),
         headers={**ALPHA, "Content-Type": "text/csv"},
     )
+    assert upload.status_code == 202, upload.text
     dataset = wait_for_job(client, upload.headers["Location"], ALPHA)
     assert dataset["status"] == "succeeded", dataset
     return str(dataset["id"])

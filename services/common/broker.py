@@ -1,7 +1,10 @@
 """Redis clients for the shared broker that fail fast instead of hanging or retrying.
 
 redis-py retries three times with backoff by default; an API must answer 503 within a
-second when the broker is down, so these clients never retry and time out quickly.
+second when the broker is down, so these clients time out quickly and retry once, at once, and
+only a broken connection: after a broker restart each pooled connection is dead, and the retry
+reconnects instead of failing a request per connection. A timeout is never retried, and every
+command sent through these clients is safe to repeat (enqueue.py, transition.py).
 """
 
 from typing import Any
@@ -26,13 +29,17 @@ UNAVAILABLE = (
 
 def async_client(settings: Settings) -> aioredis.Redis:
     return aioredis.Redis.from_url(
-        settings.redis_url, retry=AsyncRetry(NoBackoff(), 0), **_options(settings)
+        settings.redis_url,
+        retry=AsyncRetry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        **_options(settings),
     )
 
 
 def sync_client(settings: Settings) -> redis.Redis:
     return redis.Redis.from_url(
-        settings.redis_url, retry=Retry(NoBackoff(), 0), **_options(settings)
+        settings.redis_url,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        **_options(settings),
     )
 
 

@@ -12,6 +12,7 @@ from kombu import Exchange, Queue
 from services.common.heartbeat import install_heartbeat
 from services.common.jobs.keys import QueueKeys
 from services.common.logging import configure_logging
+from services.common.redis_acl import CONTROL_EXCHANGE, EVENT_EXCHANGE, FANOUT_PREFIX
 from services.common.settings import Settings
 from services.common.task_metrics import count_task_metrics
 from services.common.tasks import JobTask
@@ -38,8 +39,21 @@ def celery_config(keys: QueueKeys, settings: Settings) -> dict[str, Any]:
     }
     exchange = Exchange(keys.queue, type="direct")
     return {
+        # Messages no worker should run are dropped, logged and counted, never fatal
+        # (transport.py, consumer.py).
+        "broker_transport": "services.common.transport:Transport",
+        "worker_consumer": "services.common.consumer:Consumer",
         # The shared-broker sweep restores everyone's unacked messages: the prefix isolates ours.
-        "broker_transport_options": {**redis_options, "global_keyprefix": keys.prefix},
+        "broker_transport_options": {
+            **redis_options,
+            "global_keyprefix": keys.prefix,
+            # Each fanout exchange on one pub/sub channel of a fixed name, which a Redis ACL
+            # can grant (redis_acl.py).
+            "fanout_prefix": FANOUT_PREFIX,
+            "fanout_patterns": False,
+        },
+        "event_exchange": EVENT_EXCHANGE,
+        "control_exchange": CONTROL_EXCHANGE,
         # Celery reads the visibility timeout in three places; set it in all (celery#9339).
         "result_backend_transport_options": dict(redis_options),
         "visibility_timeout": settings.visibility_timeout,

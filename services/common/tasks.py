@@ -12,14 +12,14 @@ from typing import Any, ClassVar
 
 import structlog
 from celery import Task
-from celery.exceptions import Ignore, Retry
+from celery.exceptions import Ignore, Reject, Retry
 from celery.utils.time import get_exponential_backoff_interval
 
-from services.common.broker import sync_client
+from services.common.broker import UNAVAILABLE
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus, utcnow
-from services.common.jobs.worker_ledger import WorkerLedger
+from services.common.jobs.worker_ledger import WorkerLedger, worker_ledger
 from services.common.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -60,13 +60,19 @@ class JobTask(Task):  # type: ignore[type-arg]
 
     @cached_property
     def ledger(self) -> WorkerLedger:
-        return WorkerLedger(
-            sync_client(self.settings),
-            self.keys,
-            finished_ttl=self.settings.finished_job_ttl_seconds,
-        )
+        return worker_ledger(self.settings, self.keys)
 
     def __call__(self, job_id: str) -> Any:
+        try:
+            return self._run_job(job_id)
+        except UNAVAILABLE as exc:
+            # The broker went away mid-job: not the job's fault, so it is neither failed nor
+            # dead-lettered. Rejected back to the queue, or, when the broker cannot even take
+            # that, left unacknowledged for the visibility timeout to deliver again.
+            log.warning("broker unavailable mid-job, job handed back", error=type(exc).__name__)
+            raise Reject(exc, requeue=True) from None
+
+    def _run_job(self, job_id: str) -> Any:
         job = self.ledger.begin(job_id)
         if job is None:
             log.info("job skipped", reason="finished, cancelled or unknown")
@@ -90,6 +96,8 @@ class JobTask(Task):  # type: ignore[type-arg]
             self.ledger.fail(job_id, str(exc), dead_letter=False)
             log.info("job rejected its input", error=str(exc))
             return None
+        except UNAVAILABLE:
+            raise  # the broker's fault, not the job's: __call__ hands it back
         except Exception as exc:
             self.ledger.fail(job_id, _describe(exc), dead_letter=True)
             raise

@@ -20,7 +20,6 @@ from tests.scrape import wait_for_totals
 from tests.smtp import SmtpServer
 from tests.stack import (
     ALPHA,
-    API_KEYS,
     MAKEFILE_DEFAULTS,
     OPS,
     QUEUES,
@@ -207,16 +206,6 @@ def test_one_request_id_runs_through_every_log_line(
         assert {"service", "job_id", "task", "timestamp", "level"} <= line.keys(), line
     assert {line["service"] for line in [*api, *builds, *mails]} == {"reports", "email"}
     assert mails[0]["job_id"] != report_id  # the notification is a job of its own
-
-
-def test_no_secret_reaches_any_log(gateway: httpx.Client, e2e_stack: Stack) -> None:
-    gateway.get("/ingest/datasets", headers={"Authorization": "Bearer not-a-real-key-31337"})
-    secrets = [entry.split(":")[1] for entry in API_KEYS.split(",")]
-    secrets += [SmtpServer.password, "not-a-real-key-31337"]
-    for log in e2e_stack.workdir.glob("*.log"):
-        text = log.read_text(errors="replace")
-        found = [secret for secret in secrets if secret in text]
-        assert not found, f"{log.name} holds {found}"
 
 
 def _json_lines(stack: Stack, process: str) -> Iterator[dict]:

@@ -1,27 +1,15 @@
 """Stacks of real processes for the integration suites."""
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import pytest
-import redis
-from celery import Celery
 
-from services.common.broker import async_client
-from services.common.jobs.keys import QueueKeys
-from services.common.jobs.ledger import Ledger, Submission
-from services.common.jobs.model import Job, JobStatus, decode
-from services.common.settings import Settings
-from tests.processes import wait_until
 from tests.stack import Stack
-
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
 def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
-    """A worker of test tasks (tests/integration/sample_app.py) on the real base task."""
+    """A worker of test tasks (tests/sample_app.py) on the real base task."""
     stack = Stack(
         redis_server.url,
         sqlite_url,
@@ -29,49 +17,10 @@ def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
         extra_env={"TASKYARD_MAX_ATTEMPTS": "3", "TASKYARD_RETRY_BACKOFF_SECONDS": "1"},
     )
     try:
-        stack.worker("sample", app="tests.integration.sample_app")
+        stack.worker("sample", app="tests.sample_app")
         yield stack
     finally:
         stack.stop()
-
-
-def with_ledger(stack: Stack, service: str, action: Callable[[Ledger], Awaitable[T]]) -> T:
-    """Run one action on the APIs' own ledger from a synchronous test."""
-
-    async def go() -> T:
-        client = async_client(Settings(REDIS_URL=stack.redis_url))
-        keys = QueueKeys(stack.namespace, service)
-        celery_app = Celery("tests", set_as_current=False)
-        try:
-            return await action(
-                Ledger(
-                    client, keys, celery_app, idempotency_ttl=60, finished_ttl=60, max_countdown=600
-                )
-            )
-        finally:
-            await client.aclose()
-
-    return asyncio.run(go())
-
-
-def submit(stack: Stack, task: str, **fields: Any) -> Job:
-    submission = Submission(task=task, tenant="alpha", body_hash="", **fields)
-    job, _ = with_ledger(stack, task.partition(".")[0], lambda ledger: ledger.submit(submission))
-    return job
-
-
-def read_job(stack: Stack, service: str, job_id: str) -> Job:
-    with redis.Redis.from_url(stack.redis_url, decode_responses=True) as client:
-        return decode(client.hgetall(QueueKeys(stack.namespace, service).job(job_id)))
-
-
-def wait_status(stack: Stack, service: str, job_id: str, *statuses: JobStatus) -> Job:
-    wait_until(
-        lambda: read_job(stack, service, job_id).status in statuses,
-        timeout=60,
-        what=f"job {job_id} to be {'/'.join(statuses)}",
-    )
-    return read_job(stack, service, job_id)
 
 
 @pytest.fixture(scope="module")

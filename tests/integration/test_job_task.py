@@ -8,18 +8,14 @@ from celery import Celery
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus
-from tests.integration.conftest import read_job, submit, wait_status, with_ledger
+from tests.jobs import read_job, submit, wait_status, with_ledger
+from tests.jobs import sample_count as runs
 from tests.processes import wait_until
 from tests.stack import Stack
 
 
 def sample_redis(stack: Stack) -> redis.Redis:
     return redis.Redis.from_url(stack.redis_url, decode_responses=True)
-
-
-def runs(stack: Stack, job_id: str) -> int:
-    with sample_redis(stack) as client:
-        return int(client.get(f"{stack.namespace}:sample-test:runs:{job_id}") or 0)
 
 
 def finished(stack: Stack, job: Job, status: JobStatus) -> Job:

@@ -13,7 +13,13 @@ from celery import Celery
 
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
-from services.common.jobs.ledger import CountdownTooLong, IdempotencyConflict, Ledger, Submission
+from services.common.jobs.ledger import (
+    CountdownTooLong,
+    IdempotencyConflict,
+    Ledger,
+    QueueFull,
+    Submission,
+)
 from services.common.jobs.model import JobStatus
 from services.common.settings import Settings
 
@@ -28,10 +34,20 @@ def keys() -> QueueKeys:
 
 
 @asynccontextmanager
-async def open_ledger(redis_url: str, keys: QueueKeys) -> AsyncIterator[Ledger]:
+async def open_ledger(
+    redis_url: str, keys: QueueKeys, max_backlog: int = 0
+) -> AsyncIterator[Ledger]:
     client = async_client(Settings(REDIS_URL=redis_url))
     celery_app = Celery("sample", set_as_current=False)
-    yield Ledger(client, keys, celery_app, idempotency_ttl=60, finished_ttl=60, max_countdown=600)
+    yield Ledger(
+        client,
+        keys,
+        celery_app,
+        idempotency_ttl=60,
+        finished_ttl=60,
+        max_countdown=600,
+        max_backlog=max_backlog,
+    )
     await client.aclose()
 
 
@@ -167,3 +183,44 @@ def test_a_delayed_job_waits_outside_the_queue_and_is_released_once(redis_server
         assert release_due(client, keys) == 0  # moved once, not again
         assert client.llen(keys.queue_list) == 1
         assert client.zcard(keys.delayed) == 1  # the one due in three days
+
+
+def test_a_full_queue_refuses_without_writing_and_accepts_again_below_its_limit(
+    redis_server, keys
+) -> None:
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys, max_backlog=3) as ledger:
+            client = ledger.client
+            await ledger.submit(submission())
+            # Every priority list and the delayed set count towards the backlog.
+            await client.lpush(keys.priority_lists[-1], "a message of priority 9")
+            await client.zadd(keys.delayed, {"a delayed message": 1})
+            ours = keys.prefix + "*"  # the redis-server is shared with other suites' stacks
+            before = sorted(await client.keys(ours))
+            refused = submission(idempotency_key="k1")
+            with pytest.raises(QueueFull, match="limit of 3"):
+                await ledger.submit(refused)
+            assert sorted(await client.keys(ours)) == before  # no record, key or message
+            assert await ledger.get(refused.job_id) is None
+
+            await client.rpop(keys.queue_list)  # a worker takes one
+            job, created = await ledger.submit(refused)
+            assert created
+            assert job.id == refused.job_id
+            assert await client.llen(keys.queue_list) == 1
+
+    run(scenario())
+
+
+def test_a_repeated_submission_queues_its_message_once(redis_server, keys) -> None:
+    """What a client retrying on a broken connection sends: the same job id again."""
+
+    async def scenario() -> None:
+        async with open_ledger(redis_server.url, keys) as ledger:
+            once = submission()
+            await ledger.submit(once)
+            await ledger.submit(once)
+            assert await ledger.client.llen(keys.queue_list) == 1
+            assert await ledger.client.hget(keys.status_counts, "queued") == "1"
+
+    run(scenario())

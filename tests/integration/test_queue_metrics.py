@@ -10,7 +10,7 @@ from services.common.jobs.keys import QueueKeys
 from services.common.jobs.model import JobStatus
 from services.common.jobs.worker_ledger import WorkerLedger
 from tests.conftest import RedisServer
-from tests.integration.conftest import submit, wait_status
+from tests.jobs import submit, wait_status
 from tests.processes import wait_until
 from tests.scrape import total
 from tests.stack import Stack
@@ -78,7 +78,7 @@ def test_jobs_by_status_and_dead_letters_follow_the_ledger(idle: Stack) -> None:
 def test_counts_the_workers_consuming(idle: Stack) -> None:
     url = idle.queue_exporter("sample")
     assert total(url, "taskyard_queue_consumers", queue_name="sample") == 0
-    worker = idle.worker("sample", app="tests.integration.sample_app")
+    worker = idle.worker("sample", app="tests.sample_app")
     assert total(url, "taskyard_queue_consumers", queue_name="sample") == 1
     job = submit(idle, "sample.count")
     wait_status(idle, "sample", job.id, JobStatus.succeeded)

@@ -14,9 +14,9 @@ from celery import Celery
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import utcnow
-from tests.integration.conftest import read_job
+from tests.jobs import read_job
 from tests.processes import wait_until
-from tests.stack import ALPHA, BETA, Stack, wait_for_job
+from tests.stack import ALPHA, Stack, wait_for_job
 
 CITIES = ["Oslo", "Lima", "Rio", "Kyiv"]
 
@@ -158,17 +158,6 @@ def test_bad_specs_are_422s_that_name_the_problem(
     response = report(reports_stack, client, spec)
     assert response.status_code == 422, response.text
     assert detail in response.json()["detail"]
-
-
-def test_another_tenants_dataset_and_report_do_not_exist(reports_stack, client, dataset) -> None:
-    spec = {"dataset_id": dataset[0], "group_by": ["city"], "metrics": [{"op": "count"}]}
-    assert report(reports_stack, client, spec, headers=BETA).status_code == 422
-    view = finished(reports_stack, client, report(reports_stack, client, spec))
-    for path in ["", "/download", "/events"]:
-        assert (
-            client.get(f"{reports_stack.reports_url}/{view['id']}{path}", headers=BETA).status_code
-            == 404
-        )
 
 
 def test_notify_sends_the_link_with_the_same_request_id(

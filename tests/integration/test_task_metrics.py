@@ -2,7 +2,7 @@
 sample stack's worker has two)."""
 
 from services.common.jobs.model import JobStatus
-from tests.integration.conftest import submit, wait_status
+from tests.jobs import submit, wait_status
 from tests.scrape import wait_for_totals
 from tests.stack import Stack
 

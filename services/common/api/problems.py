@@ -7,11 +7,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from services.common.broker import UNAVAILABLE
-from services.common.jobs.ledger import CountdownTooLong, IdempotencyConflict
+from services.common.jobs.ledger import CountdownTooLong, IdempotencyConflict, QueueFull
 from services.common.request_id import HEADER, current_request_id
 
 MEDIA_TYPE = "application/problem+json"
@@ -52,6 +53,41 @@ def problem_response(
         **extra,
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error answer, as the OpenAPI documents show it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="What is wrong with the request, field by field (422 only)"
+    )
+
+
+# Problems that ask the client to come back later say when.
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problems a route may answer with.
+
+    Inlined rather than a ``model``: FastAPI would file a model under application/json, and
+    its own 422 entry would show its validation body instead of ours.
+    """
+    schema = ProblemDetails.model_json_schema()
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {MEDIA_TYPE: {"schema": schema}},
+            **({"headers": _RETRY_AFTER} if status in (429, 503) else {}),
+        }
+        for status in statuses
+    }
 
 
 def _request_id(request: Request) -> str | None:
@@ -96,6 +132,10 @@ def install_problem_handlers(app: FastAPI, *, retry_after: int) -> None:
     async def on_refused(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(request, 422, str(exc) or "The request cannot be accepted.")
 
+    async def on_queue_full(request: Request, exc: Exception) -> JSONResponse:
+        headers = {"Retry-After": str(retry_after)}
+        return problem_response(request, 429, f"{exc} Try again shortly.", headers=headers)
+
     async def on_disconnect(request: Request, exc: Exception) -> JSONResponse:
         log.info("client went away mid-request")
         return problem_response(request, 400, "The client disconnected before the body ended.")
@@ -111,6 +151,7 @@ def install_problem_handlers(app: FastAPI, *, retry_after: int) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(CountdownTooLong, on_refused)
     app.add_exception_handler(IdempotencyConflict, on_refused)
+    app.add_exception_handler(QueueFull, on_queue_full)
     app.add_exception_handler(ClientDisconnect, on_disconnect)
     for error in UNAVAILABLE:
         app.add_exception_handler(error, on_broker_down)

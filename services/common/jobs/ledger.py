@@ -1,6 +1,6 @@
 """The API side of the ledger: submit, read, cancel, and the dead-letter list.
 
-A submission writes the job record and its queue message in one MULTI/EXEC, so that
+A submission writes the job record and its queue message in one script (enqueue.py), so that
 "202 was answered" and "the message is queued" are one atomic fact.
 """
 
@@ -15,6 +15,8 @@ from celery import Celery
 from redis.exceptions import WatchError
 
 from services.common.broker import async_client
+from services.common.jobs.enqueue import SCRIPT as ENQUEUE
+from services.common.jobs.enqueue import Verdict, enqueue_args, enqueue_keys
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus, decode, encode, new_job_id, utcnow
@@ -30,6 +32,13 @@ class IdempotencyConflict(ValueError):
 
     def __init__(self) -> None:
         super().__init__("This Idempotency-Key was used with a different body.")
+
+
+class QueueFull(Exception):
+    """The queue's backlog reached its limit: accepting more would grow Redis without bound."""
+
+    def __init__(self, queue: str, limit: int) -> None:
+        super().__init__(f"The {queue} queue holds its limit of {limit} waiting jobs.")
 
 
 class CountdownTooLong(ValueError):
@@ -61,6 +70,7 @@ class Ledger:
         idempotency_ttl: int,
         finished_ttl: int,
         max_countdown: int,
+        max_backlog: int = 0,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -68,32 +78,49 @@ class Ledger:
         self.idempotency_ttl = idempotency_ttl
         self.finished_ttl = finished_ttl
         self.max_countdown = max_countdown
+        self.max_backlog = max_backlog
         self._transition = client.register_script(SCRIPT)
+        self._enqueue = client.register_script(ENQUEUE)
 
     async def submit(self, submission: Submission) -> tuple[Job, bool]:
         """Queue a job, or return the one already made for this idempotency key.
 
-        Returns the job and whether it was created now. Concurrent submissions with one key
-        race on WATCH; the loser reads the winner's job.
+        Returns the job and whether it was created now.
         """
         if submission.countdown is not None and submission.countdown > self.max_countdown:
             raise CountdownTooLong(
                 f"a delay of {submission.countdown}s exceeds the {self.max_countdown}s allowed"
             )
-        if submission.idempotency_key is None:
-            async with self.client.pipeline(transaction=True) as pipe:
-                return await self._enqueue(submission, None, pipe), True
-        idem_key = self.keys.idempotency(submission.tenant, submission.idempotency_key)
-        while True:
-            async with self.client.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(idem_key)
-                    existing = cast(str | None, await pipe.get(idem_key))
-                    if existing is not None:
-                        return await self._existing(existing, submission), False
-                    return await self._enqueue(submission, idem_key, pipe), True
-                except WatchError:
-                    continue
+        job = _new_job(submission)
+        release_at = submission.release_at.timestamp() if submission.release_at else None
+        message = task_message(
+            self.celery_app, self.keys, job, countdown=submission.countdown, due_at=release_at
+        )
+        idem_key = (
+            self.keys.idempotency(submission.tenant, submission.idempotency_key)
+            if submission.idempotency_key is not None
+            else None
+        )
+        reply = await self._enqueue(
+            keys=enqueue_keys(self.keys, job.id, idem_key),
+            args=enqueue_args(
+                record=job.model_dump(),
+                message=message,
+                release_at=release_at,
+                max_backlog=self.max_backlog,
+                idempotency_value=f"{job.id} {job.body_hash}",
+                idempotency_ttl=self.idempotency_ttl,
+            ),
+        )
+        verdict = Verdict.of(reply)
+        if verdict.kind == "exists":
+            return await self._existing(verdict.detail, submission), False
+        if verdict.kind == "full":
+            log.warning("queue full", queue=self.keys.queue, backlog=int(verdict.detail))
+            raise QueueFull(self.keys.queue, self.max_backlog)
+        TASKS_SENT.labels(job.task, self.keys.queue).inc()
+        log.info("job submitted", job_id=job.id, task=job.task, queue=self.keys.queue)
+        return job, True
 
     async def _existing(self, stored: str, submission: Submission) -> Job:
         job_id, _, body_hash = stored.partition(" ")
@@ -102,45 +129,6 @@ class Ledger:
         job = await self.get(job_id)
         if job is None:  # expired with its record; the key outlived it
             raise IdempotencyConflict
-        return job
-
-    async def _enqueue(
-        self,
-        submission: Submission,
-        idempotency_key: str | None,
-        pipe: Any,
-    ) -> Job:
-        now = utcnow()
-        job = Job(
-            id=submission.job_id,
-            task=submission.task,
-            tenant=submission.tenant,
-            created_at=now,
-            updated_at=now,
-            payload=submission.payload,
-            request_id=submission.request_id,
-            body_hash=submission.body_hash,
-        )
-        release_at = submission.release_at
-        message = task_message(
-            self.celery_app,
-            self.keys,
-            job,
-            countdown=submission.countdown,
-            due_at=release_at.timestamp() if release_at else None,
-        )
-        pipe.multi()
-        pipe.hset(self.keys.job(job.id), mapping=encode(job.model_dump()))
-        pipe.hincrby(self.keys.status_counts, JobStatus.queued, 1)
-        if idempotency_key is not None:
-            pipe.set(idempotency_key, f"{job.id} {job.body_hash}", ex=self.idempotency_ttl)
-        if release_at is None:
-            pipe.lpush(self.keys.queue_list, message)
-        else:
-            pipe.zadd(self.keys.delayed, {message: release_at.timestamp()})
-        await pipe.execute()
-        TASKS_SENT.labels(job.task, self.keys.queue).inc()
-        log.info("job submitted", job_id=job.id, task=job.task, queue=self.keys.queue)
         return job
 
     async def ready(self) -> None:
@@ -209,6 +197,20 @@ class Ledger:
         return job.model_copy(update=reset)
 
 
+def _new_job(submission: Submission) -> Job:
+    now = utcnow()
+    return Job(
+        id=submission.job_id,
+        task=submission.task,
+        tenant=submission.tenant,
+        created_at=now,
+        updated_at=now,
+        payload=submission.payload,
+        request_id=submission.request_id,
+        body_hash=submission.body_hash,
+    )
+
+
 def ledger_for(client: aioredis.Redis, settings: Settings, service: str) -> Ledger:
     """The ledger of any service on the shared broker: its own, or another's to submit to."""
     return Ledger(
@@ -219,6 +221,7 @@ def ledger_for(client: aioredis.Redis, settings: Settings, service: str) -> Ledg
         idempotency_ttl=settings.idempotency_ttl_seconds,
         finished_ttl=settings.finished_job_ttl_seconds,
         max_countdown=settings.max_countdown_seconds,
+        max_backlog=settings.max_backlog,
     )
 
 

@@ -5,9 +5,11 @@ from typing import Any
 import redis
 from redis.exceptions import WatchError
 
+from services.common.broker import sync_client
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.model import Job, JobStatus, decode, encode, utcnow
 from services.common.jobs.transition import SCRIPT, Outcome, outcome, script_args, script_keys
+from services.common.settings import Settings
 
 _OPEN = (JobStatus.queued, JobStatus.running)
 
@@ -82,6 +84,18 @@ class WorkerLedger:
             return self._apply(job_id, (JobStatus.running,), fields, dead_letter=True)
         return self._apply(job_id, (JobStatus.running,), fields, expire=self.finished_ttl)
 
+    def fail_unrunnable(self, job_id: str, task: str, error: str) -> Outcome | None:
+        """A queued job whose message no worker of its queue can run (its task is unknown
+        here, say mid-deploy) becomes a dead letter to replay later, rather than "queued"
+        forever. Only the job that message was made for: a message naming another task is
+        not the job's."""
+        job = self.get(job_id)
+        if job is None or job.task != task:
+            return None
+        now = utcnow()
+        fields = {"status": JobStatus.failed, "error": error, "finished_at": now, "updated_at": now}
+        return self._apply(job_id, (JobStatus.queued,), fields, dead_letter=True)
+
     def _apply(
         self,
         job_id: str,
@@ -101,3 +115,7 @@ class WorkerLedger:
             score=utcnow().timestamp(),
         )
         return outcome(self._transition(keys=keys, args=args))
+
+
+def worker_ledger(settings: Settings, keys: QueueKeys) -> WorkerLedger:
+    return WorkerLedger(sync_client(settings), keys, finished_ttl=settings.finished_job_ttl_seconds)

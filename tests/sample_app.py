@@ -16,8 +16,13 @@ app = create_celery_app("sample", settings)
 redis = sync_client(settings)
 
 
+def counter_key(what: str, job_id: str) -> str:
+    """Where the tasks count their runs ("runs") and completed runs ("done") of a job."""
+    return f"{settings.key_namespace}:sample-test:{what}:{job_id}"
+
+
 def runs_key(job_id: str) -> str:
-    return f"{settings.key_namespace}:sample-test:runs:{job_id}"
+    return counter_key("runs", job_id)
 
 
 def fixed_key() -> str:
@@ -53,6 +58,7 @@ def sleepy(context: JobContext) -> dict[str, int]:
         redis.incr(runs_key(context.job.id))
         context.progress(step / steps)
         time.sleep(0.1)
+    redis.incr(counter_key("done", context.job.id))
     return {"steps": steps}
 
 
