@@ -21,6 +21,9 @@ DEFAULTS: Final[Mapping[str, str]] = {
     "GATEWAY_LOG_LEVEL": "INFO",
     "GATEWAY_MAX_BODY_BYTES": "1048576",
     "GATEWAY_MAX_UPLOAD_BYTES": "104857600",
+    # Requests per second per API key, and how many may come at once above that rate.
+    "GATEWAY_RATE_LIMIT_AVERAGE": "50",
+    "GATEWAY_RATE_LIMIT_BURST": "100",
     "TASKYARD_INGEST_URL": "http://127.0.0.1:8101",
     "TASKYARD_EMAIL_URL": "http://127.0.0.1:8102",
     "TASKYARD_REPORTS_URL": "http://127.0.0.1:8103",
@@ -60,6 +63,8 @@ def render(env: Mapping[str, str]) -> Path:
         "GATEWAY_METRICS_PORT": _integer(env, "GATEWAY_METRICS_PORT"),
         "GATEWAY_MAX_BODY_BYTES": _integer(env, "GATEWAY_MAX_BODY_BYTES"),
         "GATEWAY_MAX_UPLOAD_BYTES": _integer(env, "GATEWAY_MAX_UPLOAD_BYTES"),
+        "GATEWAY_RATE_LIMIT_AVERAGE": _integer(env, "GATEWAY_RATE_LIMIT_AVERAGE"),
+        "GATEWAY_RATE_LIMIT_BURST": _integer(env, "GATEWAY_RATE_LIMIT_BURST"),
         "GATEWAY_LOG_LEVEL": _text(env, "GATEWAY_LOG_LEVEL"),
         "INGEST_URL": _text(env, "TASKYARD_INGEST_URL"),
         "EMAIL_URL": _text(env, "TASKYARD_EMAIL_URL"),

@@ -8,8 +8,15 @@ from sse_starlette import EventSourceResponse
 
 from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep
-from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
-from services.common.api.problems import Problem
+from services.common.api.jobs import (
+    EVENT_STREAM_ROUTE,
+    LedgerDep,
+    cancel_job,
+    find_job,
+    job_events,
+    location,
+)
+from services.common.api.problems import Problem, problem_responses
 from services.common.headers import check_header_text
 from services.common.jobs.ledger import Submission
 from services.common.jobs.model import Job
@@ -27,6 +34,7 @@ router = APIRouter(tags=["messages"])
     status_code=202,
     response_model=MessageView,
     summary="Send a templated message",
+    responses=problem_responses(400, 429),
 )
 async def submit_message(
     request: Request,
@@ -59,21 +67,35 @@ async def submit_message(
     return message_view(request, job)
 
 
-@router.get("/messages/{message_id}", response_model=MessageView, summary="A message's status")
+@router.get(
+    "/messages/{message_id}",
+    response_model=MessageView,
+    summary="A message's status",
+    responses=problem_responses(404),
+)
 async def get_message(
     request: Request, message_id: str, ledger: LedgerDep, caller: CallerDep
 ) -> MessageView:
     return message_view(request, await find_job(ledger, caller, message_id))
 
 
-@router.get("/messages/{message_id}/events", summary="A message's status as Server-Sent Events")
+@router.get(
+    "/messages/{message_id}/events",
+    summary="A message's status as Server-Sent Events",
+    **EVENT_STREAM_ROUTE,
+)
 async def message_events(
     request: Request, message_id: str, ledger: LedgerDep, caller: CallerDep
 ) -> EventSourceResponse:
     return job_events(request, ledger, await find_job(ledger, caller, message_id))
 
 
-@router.delete("/messages/{message_id}", response_model=MessageView, summary="Cancel a message")
+@router.delete(
+    "/messages/{message_id}",
+    response_model=MessageView,
+    summary="Cancel a message",
+    responses=problem_responses(404, 409),
+)
 async def cancel_message(
     request: Request, message_id: str, ledger: LedgerDep, caller: CallerDep
 ) -> MessageView:

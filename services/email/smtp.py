@@ -5,6 +5,7 @@ user:password@ in the URL when the server wants credentials. Transient failures 
 refused connections, timeouts) raise TransientError; 5xx replies raise SmtpRejected.
 """
 
+import re
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from urllib.parse import unquote, urlsplit
 from services.common.tasks import TransientError
 
 SCHEMES = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
+# Servers name the address they refuse ("550 5.1.1 <ann@example.com>: Recipient address
+# rejected"), and a reply becomes the job's error, which is logged. The domain tells an operator
+# which server refused; the mailbox is nobody's business there.
+_ADDRESS = re.compile(r"[^\s<>@\"'(),;:]+@([^\s<>@\"'(),;:]+)")
 
 
 class SmtpRejected(Exception):
@@ -83,7 +88,8 @@ class Mailer:
                 self._client = None  # servers close idle connections: one fresh try
                 return self._send_once(message, sender, recipients)
         except smtplib.SMTPResponseException as exc:  # a reply: the connection stays usable
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
+            # Not chained: the cause holds the raw reply, and the logs would show it.
+            raise _classify(exc.smtp_code, exc.smtp_error) from None
         except OSError as exc:  # refused, timed out, dropped
             self._client = None
             raise TransientError(f"SMTP connection failed: {type(exc).__name__}") from exc
@@ -115,6 +121,7 @@ class Mailer:
 
 def _classify(code: int, reply: bytes | str) -> Exception:
     text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+    text = _ADDRESS.sub(r"***@\1", text)
     if 400 <= code < 500:
         return TransientError(f"SMTP {code} {text}")
     return SmtpRejected(f"SMTP {code} {text}")

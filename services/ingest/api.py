@@ -12,8 +12,15 @@ from sse_starlette import EventSourceResponse
 from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep, Principal
 from services.common.api.data import EngineDep, data_store
-from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
-from services.common.api.problems import Problem
+from services.common.api.jobs import (
+    EVENT_STREAM_ROUTE,
+    LedgerDep,
+    cancel_job,
+    find_job,
+    job_events,
+    location,
+)
+from services.common.api.problems import Problem, problem_responses
 from services.common.broker import UNAVAILABLE
 from services.common.jobs.ledger import IdempotencyConflict, Ledger, Submission
 from services.common.jobs.model import JobStatus, as_utc, new_job_id
@@ -47,6 +54,7 @@ router = APIRouter(tags=["datasets"])
     status_code=202,
     response_model=DatasetView,
     summary="Submit a dataset: a JSON batch, or a CSV or NDJSON body with ?name=",
+    responses=problem_responses(413, 415, 429),
     openapi_extra=UPLOAD_DOC,
 )
 async def submit_dataset(
@@ -108,7 +116,12 @@ async def submit_dataset(
     return await dataset_view(request, engine, ledger, caller, job.id)
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetView, summary="A dataset's status")
+@router.get(
+    "/datasets/{dataset_id}",
+    response_model=DatasetView,
+    summary="A dataset's status",
+    responses=problem_responses(404),
+)
 async def get_dataset(
     request: Request, dataset_id: DatasetId, ledger: LedgerDep, caller: CallerDep, engine: EngineDep
 ) -> DatasetView:
@@ -116,7 +129,10 @@ async def get_dataset(
 
 
 @router.get(
-    "/datasets/{dataset_id}/records", response_model=RecordPage, summary="A page of stored rows"
+    "/datasets/{dataset_id}/records",
+    response_model=RecordPage,
+    summary="A page of stored rows",
+    responses=problem_responses(404),
 )
 async def list_records(
     dataset_id: DatasetId,
@@ -133,14 +149,23 @@ async def list_records(
     )
 
 
-@router.get("/datasets/{dataset_id}/events", summary="A dataset's status as Server-Sent Events")
+@router.get(
+    "/datasets/{dataset_id}/events",
+    summary="A dataset's status as Server-Sent Events",
+    **EVENT_STREAM_ROUTE,
+)
 async def dataset_events(
     request: Request, dataset_id: DatasetId, ledger: LedgerDep, caller: CallerDep
 ) -> EventSourceResponse:
     return job_events(request, ledger, await find_job(ledger, caller, dataset_id))
 
 
-@router.delete("/datasets/{dataset_id}", response_model=DatasetView, summary="Cancel a load")
+@router.delete(
+    "/datasets/{dataset_id}",
+    response_model=DatasetView,
+    summary="Cancel a load",
+    responses=problem_responses(404, 409),
+)
 async def cancel_dataset(
     request: Request, dataset_id: DatasetId, ledger: LedgerDep, caller: CallerDep, engine: EngineDep
 ) -> DatasetView:

@@ -11,8 +11,15 @@ from sse_starlette import EventSourceResponse
 from services.common.api.app import create_app as create_service_app
 from services.common.api.auth import CallerDep, Principal
 from services.common.api.data import EngineDep, data_store
-from services.common.api.jobs import LedgerDep, cancel_job, find_job, job_events, location
-from services.common.api.problems import Problem
+from services.common.api.jobs import (
+    EVENT_STREAM_ROUTE,
+    LedgerDep,
+    cancel_job,
+    find_job,
+    job_events,
+    location,
+)
+from services.common.api.problems import Problem, problem_responses
 from services.common.jobs.ledger import Submission
 from services.common.jobs.model import Job, as_utc, new_job_id, utcnow
 from services.common.request_id import current_request_id
@@ -30,7 +37,11 @@ router = APIRouter(tags=["reports"])
 
 
 @router.post(
-    "/", status_code=202, response_model=ReportView, summary="Build a report, now or later"
+    "/",
+    status_code=202,
+    response_model=ReportView,
+    summary="Build a report, now or later",
+    responses=problem_responses(400, 429),
 )
 async def submit_report(
     request: Request,
@@ -94,6 +105,7 @@ def check_fields(report: ReportSpec, dataset: Dataset) -> None:
     status_code=201,
     response_model=ScheduleView,
     summary="Build a report on a cron schedule",
+    responses=problem_responses(400),
 )
 async def create_schedule(
     request: Request, response: Response, schedule: ScheduleIn, caller: CallerDep, engine: EngineDep
@@ -113,13 +125,21 @@ async def create_schedule(
 
 
 @router.get(
-    "/schedules/{schedule_id}", response_model=ScheduleView, summary="A schedule and its reports"
+    "/schedules/{schedule_id}",
+    response_model=ScheduleView,
+    summary="A schedule and its reports",
+    responses=problem_responses(404),
 )
 async def get_schedule(request: Request, schedule_id: ReportId, caller: CallerDep) -> ScheduleView:
     return await schedule_view(request, caller, schedule_id)
 
 
-@router.delete("/schedules/{schedule_id}", status_code=204, summary="Stop a schedule")
+@router.delete(
+    "/schedules/{schedule_id}",
+    status_code=204,
+    summary="Stop a schedule",
+    responses=problem_responses(404),
+)
 async def delete_schedule(request: Request, schedule_id: ReportId, caller: CallerDep) -> Response:
     await schedule_view(request, caller, schedule_id)  # 404 unless the caller's
     entry = await to_thread.run_sync(schedules.load, celery_app, schedule_id)
@@ -144,21 +164,35 @@ async def schedule_view(request: Request, caller: Principal, schedule_id: str) -
     )
 
 
-@router.get("/{report_id}", response_model=ReportView, summary="A report's status")
+@router.get(
+    "/{report_id}",
+    response_model=ReportView,
+    summary="A report's status",
+    responses=problem_responses(404),
+)
 async def get_report(
     request: Request, report_id: ReportId, ledger: LedgerDep, caller: CallerDep
 ) -> ReportView:
     return report_view(request, await find_job(ledger, caller, report_id))
 
 
-@router.get("/{report_id}/events", summary="A report's progress as Server-Sent Events")
+@router.get(
+    "/{report_id}/events",
+    summary="A report's progress as Server-Sent Events",
+    **EVENT_STREAM_ROUTE,
+)
 async def report_events(
     request: Request, report_id: ReportId, ledger: LedgerDep, caller: CallerDep
 ) -> EventSourceResponse:
     return job_events(request, ledger, await find_job(ledger, caller, report_id))
 
 
-@router.delete("/{report_id}", response_model=ReportView, summary="Cancel a report")
+@router.delete(
+    "/{report_id}",
+    response_model=ReportView,
+    summary="Cancel a report",
+    responses=problem_responses(404, 409),
+)
 async def cancel_report(
     request: Request, report_id: ReportId, ledger: LedgerDep, caller: CallerDep
 ) -> ReportView:
@@ -169,7 +203,10 @@ async def cancel_report(
     "/{report_id}/download",
     summary="The report's file (CSV, JSON or HTML)",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}, "application/json": {}, "text/html": {}}}},
+    responses={
+        200: {"content": {"text/csv": {}, "application/json": {}, "text/html": {}}},
+        **problem_responses(404, 409),
+    },
 )
 async def download_report(
     report_id: ReportId, ledger: LedgerDep, caller: CallerDep, engine: EngineDep

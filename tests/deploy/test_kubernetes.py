@@ -279,6 +279,12 @@ def test_the_gateway_middlewares_match_the_local_gateway(rendered: Rendered) -> 
     limits = {"body-limit": "GATEWAY_MAX_BODY_BYTES", "upload-limit": "GATEWAY_MAX_UPLOAD_BYTES"}
     for name, setting in limits.items():
         assert cluster[name]["buffering"]["maxRequestBodyBytes"] == int(GATEWAY_DEFAULTS[setting])
+    rate = {
+        **local["per-key-rate-limit"]["rateLimit"],
+        "average": int(GATEWAY_DEFAULTS["GATEWAY_RATE_LIMIT_AVERAGE"]),
+        "burst": int(GATEWAY_DEFAULTS["GATEWAY_RATE_LIMIT_BURST"]),
+    }
+    assert cluster["per-key-rate-limit"]["rateLimit"] == rate
     auth = cluster["admin-only"]["forwardAuth"]
     assert auth["authRequestHeaders"] == ["Authorization"]
     api_port = _port(rendered.get("Service", "ingest-api"), "http")
@@ -289,7 +295,7 @@ def test_the_gateway_middlewares_match_the_local_gateway(rendered: Rendered) -> 
 
 def test_every_route_has_the_local_middleware_chain(rendered: Rendered) -> None:
     """Each local router that reaches a service has a cluster route with the same match (but
-    the host) and the same middlewares (plus the cluster's per-key rate limit)."""
+    the host) and the same middlewares."""
     (route,) = rendered.of_kind("IngressRoute")
     cluster = {
         re.sub(r"^Host\(`[^`]*`\) && ", "", rule["match"]): [m["name"] for m in rule["middlewares"]]
@@ -302,7 +308,6 @@ def test_every_route_has_the_local_middleware_chain(rendered: Rendered) -> None:
         rule = router["rule"].strip()
         # An alternation gets parentheses when the cluster route prefixes its Host(...).
         chain = cluster.get(rule) or cluster[f"({rule})"]
-        chain = [m for m in chain if m != "rate-limit"]
         assert chain == router["middlewares"], name
 
 

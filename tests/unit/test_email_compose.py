@@ -1,6 +1,14 @@
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.email.compose import compose
+from services.email.schemas import MessageIn
 from services.email.smtp import SmtpTarget
 from services.email.templates import TemplateProblem, names, render
 
@@ -63,3 +71,34 @@ def test_smtp_urls(url, expected) -> None:
 def test_bad_smtp_urls_are_refused(url) -> None:
     with pytest.raises(ValueError, match="SMTP_URL"):
         SmtpTarget.from_url(url, timeout=3)
+
+
+@given(
+    to=st.lists(st.emails(), min_size=1, max_size=3),
+    cc=st.lists(st.emails(), max_size=2),
+    reply_to=st.none() | st.emails(),
+    subject=st.none() | st.text(min_size=1, max_size=80),
+)
+def test_what_the_api_accepts_composes_to_exactly_its_own_headers(to, cc, reply_to, subject):
+    fields = {"to": to, "cc": cc, "reply_to": reply_to, "subject": subject, "template": "notice"}
+    try:
+        message = MessageIn.model_validate(fields).model_dump()
+    except ValidationError:
+        return
+    message["variables"] = {"message": "hi"}
+    composed = compose("job-1", message, "no-reply@mail.test")
+    sent = message_from_bytes(composed.as_bytes(), policy=default)
+
+    expected = {"Subject", "From", "To", "Date", "Message-ID", "MIME-Version", "Content-Type"}
+    expected |= {"Cc"} if cc else set()
+    expected |= {"Reply-To"} if reply_to else set()
+    assert sorted(sent.keys()) == sorted(expected)
+    assert mailboxes(sent, "To") == message["to"]
+    assert mailboxes(sent, "Cc") == message["cc"]
+    assert mailboxes(sent, "Reply-To") == ([message["reply_to"]] if reply_to else [])
+    if subject:
+        assert sent["Subject"] == subject
+
+
+def mailboxes(message: EmailMessage, header: str) -> list[str]:
+    return [mailbox.addr_spec for mailbox in message[header].addresses] if header in message else []

@@ -2,6 +2,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -438,6 +439,39 @@ def test_csv_round_trips_csv_writer_output(data: st.DataObject, bom: bool, crlf:
     raw = (BOM if bom else b"") + out.getvalue().encode()
 
     assert list(parse_csv(random_chunks(data, raw))) == expected
+
+
+# A record as csv.writer gets it, and what parse_csv makes of it under TYPED: its values, or
+# None for a rejected row.
+TYPED = [Column("n", "integer")]
+good_records = st.tuples(st.integers(), st.text()).map(
+    lambda pair: ([str(pair[0]), pair[1]], {"n": pair[0], "note": pair[1]})
+)
+bad_records = st.one_of(
+    st.lists(st.text(), min_size=3, max_size=4) | st.lists(st.text(), min_size=1, max_size=1),
+    st.text()
+    .filter(lambda text: not re.fullmatch("[+-]?[0-9]+", text.strip()))
+    .map(lambda text: [text, "not an integer"]),
+    st.text().map(lambda text: ["1", text + "\udcff"]),  # a byte that is not UTF-8
+).map(lambda fields: (fields, None))
+
+
+@modest
+@given(data=st.data(), records=st.lists(good_records | bad_records, max_size=8))
+def test_csv_gives_one_result_a_record_and_a_bad_row_never_stops_the_rest(
+    data: st.DataObject, records: list[tuple[list[str], dict[str, Any] | None]]
+) -> None:
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    writer.writerow(["n", "note"])
+    expected = []
+    for fields, values in records:
+        expected.append((physical_lines(out.getvalue()) + 1, values))
+        writer.writerow(fields)
+    raw = out.getvalue().encode("utf-8", "surrogateescape")
+
+    results = list(parse_csv(random_chunks(data, raw), TYPED))
+    assert [(r.line, r.values if isinstance(r, Row) else None) for r in results] == expected
 
 
 json_values = st.recursive(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 
 from services.common.api import gateway_auth, health, jobs
 from services.common.api.auth import ApiKeys
-from services.common.api.problems import install_problem_handlers
+from services.common.api.problems import install_problem_handlers, problem_responses
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.ledger import ledger_for
@@ -18,6 +18,9 @@ from services.common.request_id import RequestIdMiddleware
 from services.common.settings import Settings
 
 Resources = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# The problems every route of a router may answer with; a service's routes add their own.
+JOB_PROBLEMS = problem_responses(401, 403, 404, 409, 422, 503)
+SERVICE_PROBLEMS = problem_responses(401, 422, 503)
 
 
 def create_app(
@@ -52,6 +55,9 @@ def create_app(
     install_problem_handlers(app, retry_after=settings.retry_after_seconds)
     app.add_middleware(HttpMetricsMiddleware, service=service)
     app.add_middleware(RequestIdMiddleware)
-    for router in (health.router, gateway_auth.router, jobs.router, *routers):
-        app.include_router(router)
+    app.include_router(health.router)
+    app.include_router(gateway_auth.router)
+    app.include_router(jobs.router, responses=JOB_PROBLEMS)
+    for router in routers:
+        app.include_router(router, responses=SERVICE_PROBLEMS)
     return app

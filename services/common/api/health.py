@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.common.api.problems import unavailable
+from services.common.api.problems import problem_responses, unavailable
 from services.common.broker import UNAVAILABLE
 from services.common.metrics import scrape_registry
 
@@ -16,7 +16,12 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The broker is reachable", response_model=None)
+@router.get(
+    "/readyz",
+    summary="The broker is reachable",
+    response_model=None,
+    responses=problem_responses(503),
+)
 async def readyz(request: Request) -> JSONResponse | dict[str, str]:
     try:
         await request.app.state.ledger.ready()

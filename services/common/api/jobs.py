@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse
 
 from services.common.api.auth import AdminDep, CallerDep, Principal
-from services.common.api.problems import Problem
+from services.common.api.problems import Problem, problem_responses
 from services.common.jobs.ledger import Ledger
 from services.common.jobs.model import Job, JobStatus
 
@@ -41,6 +41,30 @@ class JobView(JobState):
     @classmethod
     def of(cls, job: Job) -> "JobView":
         return cls.model_validate(job.model_dump())
+
+
+# What a route streaming a job's Server-Sent Events declares, so that its OpenAPI shows the
+# stream (each event a JobView, as FastAPI documents its own streams) rather than FastAPI's
+# default JSON, or the 404 of an unknown job.
+_JOB_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "job"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/JobView"},
+        },
+    },
+}
+EVENT_STREAM_ROUTE: dict[str, Any] = {
+    "response_class": EventSourceResponse,
+    "responses": {
+        200: {"content": {"text/event-stream": {"itemSchema": _JOB_EVENT}}},
+        **problem_responses(404),
+    },
+}
 
 
 def ledger(request: Request) -> Ledger:
@@ -102,7 +126,9 @@ async def get_job(job_id: str, ledger: LedgerDep, caller: CallerDep) -> JobView:
     return JobView.of(await find_job(ledger, caller, job_id))
 
 
-@router.get("/jobs/{job_id}/events", summary="A job's status as Server-Sent Events")
+@router.get(
+    "/jobs/{job_id}/events", summary="A job's status as Server-Sent Events", **EVENT_STREAM_ROUTE
+)
 async def stream_job(
     request: Request, job_id: str, ledger: LedgerDep, caller: CallerDep
 ) -> EventSourceResponse:
