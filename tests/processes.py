@@ -97,11 +97,19 @@ class Process:
 
 
 def children(pid: int) -> list[int]:
-    """The process's children, whichever of its threads forked them."""
-    found: list[int] = []
+    """The process's live children (not zombies), whichever of its threads forked them."""
+    found: set[int] = set()
     for listing in Path(f"/proc/{pid}/task").glob("*/children"):
         try:
-            found += [int(child) for child in listing.read_text().split()]
+            found |= {int(child) for child in listing.read_text().split()}
         except FileNotFoundError:  # the thread ended meanwhile
             continue
-    return sorted(set(found))
+    return sorted(child for child in found if _alive(child))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        # The state follows the command in parentheses, which may itself hold spaces.
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -66,7 +66,7 @@ def test_rows_are_stored_exactly_once_through_repeated_kills(stack_on, redis_ser
         for _ in range(KILLS):
             wait_until(lambda: len(children(worker.pid)) == 2, timeout=30, what="a full pool")
             wait_until(running, timeout=60, what="a load under way")
-            assert kill_pool(worker) > 0
+            wait_until(lambda: kill_pool(worker) > 0, timeout=30, what="a pool child to kill")
 
         for dataset in datasets:
             view = wait_for_job(api, dataset, ALPHA, timeout=180)
