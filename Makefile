@@ -60,7 +60,7 @@ export TASKYARD_FLOWER_EMAIL_URL := http://127.0.0.1:$(FLOWER_EMAIL_PORT)
 export TASKYARD_FLOWER_REPORTS_URL := http://127.0.0.1:$(FLOWER_REPORTS_PORT)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install system-packages run demo test lint fmt clean
+.PHONY: help install system-packages run demo test bench lint fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -100,8 +100,13 @@ demo: install ## Against `make run` in another terminal: ingest, report, wait, d
 	TASKYARD_URL=$${TASKYARD_URL:-http://127.0.0.1:$(GATEWAY_PORT)} \
 	TASKYARD_API_KEY=$${TASKYARD_API_KEY:-demo-key} $(BIN)/python -m client.demo
 
-test: install ## Run every test suite (unit, integration, end-to-end)
+test: install ## Run every test suite (unit, integration, e2e, chaos, security, deploy)
 	$(BIN)/pytest
+
+bench: install ## Benchmarks: each figure a ratio measured side by side (BENCH_FULL=1: large sizes)
+	@command -v wrk >/dev/null || $(MAKE) --no-print-directory system-packages SYSTEM_PACKAGES=wrk
+	$(BIN)/pip install --quiet --constraint constraints.txt --editable '.[dev,bench]'
+	$(BIN)/python -m bench
 
 lint: install ## ruff, ruff format --check, mypy, import-linter
 	$(BIN)/ruff check .

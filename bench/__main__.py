@@ -1,0 +1,145 @@
+"""`make bench`: each figure a ratio of two things measured side by side in this one run.
+
+Quick by default; BENCH_FULL=1 for the large sizes. Prints a table and writes
+bench/results/latest.json with the figures, ratios, machine and versions.
+"""
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import drain, enqueue, latency, mail, memory
+from bench.machine import machine
+from services.common.logging import configure_logging
+from tests.conftest import RedisServer
+from tests.processes import BIN, REPO, Process, free_port
+from tests.smtp import SmtpServer
+from tests.stack import Stack, answers
+
+KEY = "bench-key"
+FULL = os.environ.get("BENCH_FULL") == "1"
+SIZES = {
+    "seconds": 10 if FULL else 5,
+    "connections": 16,
+    "drain_jobs": 20_000 if FULL else 2_000,
+    "latency_jobs": 500 if FULL else 100,
+    "mail_messages": 2_000 if FULL else 300,
+    "queued_jobs": 1_000_000 if FULL else 50_000,
+}
+# (figure, the ratio's key, goal as text, passes?)
+GOALS: list[tuple[str, str, str, Any]] = [
+    ("enqueue ratio", "ratio", ">= 0.7", lambda r: r >= 0.7),
+    ("enqueue vs peer", "ratio", ">= 1.0", lambda r: r >= 1.0),
+    ("enqueue vs textbook", "ratio", "report", None),
+    ("worker drain", "ratio", ">= 0.8", lambda r: r >= 0.8),
+    ("latency p50", "p50_ratio", "report", None),
+    ("latency p99", "p99_ratio", "report", None),
+    ("email", "ratio", ">= 0.7", lambda r: r >= 0.7),
+    ("memory bytes/job", "bytes_per_job", "<= 2048", lambda r: r <= 2048),
+    ("memory p99 deep/empty", "p99_ratio", "<= 1.5", lambda r: r <= 1.5),
+]
+
+
+def stack(redis: RedisServer, workdir: Path, **env: str) -> Stack:
+    return Stack(
+        redis.url,
+        f"sqlite:///{workdir / 'bench.db'}",
+        workdir,
+        extra_env={
+            "TASKYARD_API_KEYS": f"bench:{KEY}",
+            "TASKYARD_MAX_BACKLOG": "0",
+            "TASKYARD_LOG_LEVEL": "WARNING",
+            **env,
+        },
+    )
+
+
+def textbook_api(redis: RedisServer, workdir: Path, stacks: Stack) -> str:
+    port = free_port()
+    args = [str(BIN / "uvicorn"), "bench.textbook:api", "--port", str(port), "--no-access-log"]
+    process = Process(f"textbook-api-{port}", args, {"REDIS_URL": redis.url}, workdir)
+    stacks.processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    process.start().wait_ready(lambda: answers(f"{url}/docs"))
+    return url
+
+
+def measure(workdir: Path) -> dict[str, Any]:
+    # The production setting: an fsync a second, not one per write.
+    redis = RedisServer(workdir / "redis", appendfsync="everysec").start()
+    os.environ["GATEWAY_RATE_LIMIT_AVERAGE"] = os.environ["GATEWAY_RATE_LIMIT_BURST"] = "1000000"
+    sink = SmtpServer().start()
+    front = stack(redis, workdir)
+    sending = stack(redis, workdir, SMTP_URL=sink.url, TASKYARD_EMAIL_DOMAIN_RATE="1000000")
+    figures: dict[str, Any] = {}
+    try:
+        front.api("email")
+        front.api("ingest")
+        front.worker("ingest")
+        gateway = front.gateway(**front.apis)
+        seconds, connections = SIZES["seconds"], SIZES["connections"]
+        figures["enqueue ratio"] = enqueue.gateway_ratio(gateway, KEY, seconds, connections)
+        figures["enqueue vs textbook"] = enqueue.textbook_ratio(
+            front.apis["email"], textbook_api(redis, workdir, front), KEY, seconds, connections
+        )
+        figures["enqueue vs peer"] = enqueue.peer_ratio(redis.url, redis.port, seconds, connections)
+        figures["worker drain"] = drain.drain_ratio(front, workdir, SIZES["drain_jobs"])
+        both = latency.latency_ratio(gateway, KEY, SIZES["latency_jobs"], per_second=20)
+        figures["latency p50"] = figures["latency p99"] = both
+        api = sending.api("email")
+        sending.worker("email")
+        ours = mail.through_taskyard(api, KEY, redis.url, sending.namespace, SIZES["mail_messages"])
+        plain = mail.plain_smtplib(sink, SIZES["mail_messages"])
+        figures["email"] = {
+            "ours_per_second": ours,
+            "smtplib_per_second": plain,
+            "ratio": ours / plain,
+        }
+        deep = memory.memory(redis.url, f"mem{int(time.time())}", SIZES["queued_jobs"])
+        figures["memory bytes/job"] = figures["memory p99 deep/empty"] = deep
+    finally:
+        sending.stop()
+        front.stop()
+        sink.stop()
+        redis.stop()
+    return figures
+
+
+def report(figures: dict[str, Any]) -> None:
+    table = Table(title="Taskyard benchmark" + (" (full)" if FULL else " (quick)"))
+    for column in ("figure", "value", "goal", "met"):
+        table.add_column(column)
+    for name, key, goal, passes in GOALS:
+        value = figures[name][key]
+        met = "-" if passes is None else ("yes" if passes(value) else "NO")
+        table.add_row(name, f"{value:.2f}", goal, met)
+    Console().print(table)
+
+
+def main() -> None:
+    # The in-process submit loops log nothing per job, as a production API at WARNING would.
+    configure_logging("bench", log_format="console", level="WARNING")
+    with tempfile.TemporaryDirectory(prefix="taskyard-bench-") as folder:
+        figures = measure(Path(folder))
+    report(figures)
+    results = {
+        "full": FULL,
+        "sizes": SIZES,
+        "machine": machine(),
+        "figures": figures,
+        "goals": {name: {"key": key, "goal": goal} for name, key, goal, _ in GOALS},
+    }
+    out = REPO / "bench" / "results" / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"written to {out.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()
