@@ -32,17 +32,17 @@ SIZES = {
     "mail_messages": 2_000 if FULL else 300,
     "queued_jobs": 1_000_000 if FULL else 50_000,
 }
-# (figure, the ratio's key, goal as text, passes?)
-GOALS: list[tuple[str, str, str, Any]] = [
-    ("enqueue ratio", "ratio", ">= 0.7", lambda r: r >= 0.7),
-    ("enqueue vs peer", "ratio", ">= 1.0", lambda r: r >= 1.0),
-    ("enqueue vs textbook", "ratio", "report", None),
-    ("worker drain", "ratio", ">= 0.8", lambda r: r >= 0.8),
-    ("latency p50", "p50_ratio", "report", None),
-    ("latency p99", "p99_ratio", "report", None),
-    ("email", "ratio", ">= 0.7", lambda r: r >= 0.7),
-    ("memory bytes/job", "bytes_per_job", "<= 2048", lambda r: r <= 2048),
-    ("memory p99 deep/empty", "p99_ratio", "<= 1.5", lambda r: r <= 1.5),
+# (row of the table, the measurement, its value's key, goal as text, passes?)
+GOALS: list[tuple[str, str, str, str, Any]] = [
+    ("enqueue ratio", "enqueue ratio", "ratio", ">= 0.7", lambda r: r >= 0.7),
+    ("enqueue vs peer", "enqueue vs peer", "ratio", ">= 1.0", lambda r: r >= 1.0),
+    ("enqueue vs textbook", "enqueue vs textbook", "ratio", "report", None),
+    ("worker drain", "worker drain", "ratio", ">= 0.8", lambda r: r >= 0.8),
+    ("latency p50", "latency", "p50_ratio", "report", None),
+    ("latency p99", "latency", "p99_ratio", "report", None),
+    ("email", "email", "ratio", ">= 0.7", lambda r: r >= 0.7),
+    ("memory bytes/job", "memory", "bytes_per_job", "<= 2048", lambda r: r <= 2048),
+    ("memory p99 deep/empty", "memory", "p99_ratio", "<= 1.5", lambda r: r <= 1.5),
 ]
 
 
@@ -90,8 +90,9 @@ def measure(workdir: Path) -> dict[str, Any]:
         )
         figures["enqueue vs peer"] = enqueue.peer_ratio(redis.url, redis.port, seconds, connections)
         figures["worker drain"] = drain.drain_ratio(front, workdir, SIZES["drain_jobs"])
-        both = latency.latency_ratio(gateway, KEY, SIZES["latency_jobs"], per_second=20)
-        figures["latency p50"] = figures["latency p99"] = both
+        figures["latency"] = latency.latency_ratio(
+            gateway, KEY, SIZES["latency_jobs"], per_second=20
+        )
         api = sending.api("email")
         sending.worker("email")
         ours = mail.through_taskyard(api, KEY, redis.url, sending.namespace, SIZES["mail_messages"])
@@ -101,8 +102,7 @@ def measure(workdir: Path) -> dict[str, Any]:
             "smtplib_per_second": plain,
             "ratio": ours / plain,
         }
-        deep = memory.memory(redis.url, f"mem{int(time.time())}", SIZES["queued_jobs"])
-        figures["memory bytes/job"] = figures["memory p99 deep/empty"] = deep
+        figures["memory"] = memory.memory(redis.url, f"mem{int(time.time())}", SIZES["queued_jobs"])
     finally:
         sending.stop()
         front.stop()
@@ -115,10 +115,10 @@ def report(figures: dict[str, Any]) -> None:
     table = Table(title="Taskyard benchmark" + (" (full)" if FULL else " (quick)"))
     for column in ("figure", "value", "goal", "met"):
         table.add_column(column)
-    for name, key, goal, passes in GOALS:
-        value = figures[name][key]
+    for row, measurement, key, goal, passes in GOALS:
+        value = figures[measurement][key]
         met = "-" if passes is None else ("yes" if passes(value) else "NO")
-        table.add_row(name, f"{value:.2f}", goal, met)
+        table.add_row(row, f"{value:.2f}", goal, met)
     Console().print(table)
 
 
@@ -133,7 +133,10 @@ def main() -> None:
         "sizes": SIZES,
         "machine": machine(),
         "figures": figures,
-        "goals": {name: {"key": key, "goal": goal} for name, key, goal, _ in GOALS},
+        "goals": {
+            row: {"figure": measurement, "key": key, "goal": goal}
+            for row, measurement, key, goal, _ in GOALS
+        },
     }
     out = REPO / "bench" / "results" / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import redis
 
 from bench import textbook
+from bench.workload import wait_succeeded
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.ledger import Submission, ledger_for
@@ -20,7 +21,6 @@ from tests.stack import Stack
 def ours(stack: Stack, jobs: int) -> float:
     stack.worker("bench", concurrency=1, app="bench.noop_app")
     settings = Settings(REDIS_URL=stack.redis_url, key_namespace=stack.namespace, max_backlog=0)
-    counts = QueueKeys(stack.namespace, "bench").status_counts
 
     async def submit_all() -> None:
         client = async_client(settings)
@@ -31,10 +31,7 @@ def ours(stack: Stack, jobs: int) -> float:
 
     started = time.monotonic()
     asyncio.run(submit_all())
-    with redis.Redis.from_url(stack.redis_url) as client:
-        wait_until(
-            lambda: int(client.hget(counts, "succeeded") or 0) >= jobs, timeout=600, what="drain"
-        )
+    wait_succeeded(stack.redis_url, QueueKeys(stack.namespace, "bench"), jobs)
     return jobs / (time.monotonic() - started)
 
 

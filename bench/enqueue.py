@@ -1,6 +1,7 @@
 """How fast jobs get in: through the gateway, against arq, against the textbook endpoint."""
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -8,12 +9,13 @@ from typing import Any
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from bench.workload import WELCOME
 from bench.wrk import wrk
 from services.common.broker import async_client
 from services.common.jobs.ledger import Submission, ledger_for
 from services.common.settings import Settings
 
-MAIL = '{"to": ["ann@example.com"], "template": "welcome", "variables": {"name": "Ann"}}'
+MAIL = json.dumps(WELCOME)
 JSON = {"Content-Type": "application/json"}
 
 

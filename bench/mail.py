@@ -7,10 +7,9 @@ import time
 from email.message import EmailMessage
 
 import httpx
-import redis
 
+from bench.workload import WELCOME, run_all, wait_succeeded
 from services.common.jobs.keys import QueueKeys
-from tests.processes import wait_until
 from tests.smtp import SmtpServer
 
 
@@ -27,26 +26,17 @@ def plain_smtplib(sink: SmtpServer, messages: int) -> float:
 
 
 async def _submit(api: str, key: str, messages: int, concurrency: int) -> None:
-    body = {"to": ["ann@example.com"], "template": "welcome", "variables": {"name": "Ann"}}
     headers = {"Authorization": f"Bearer {key}"}
-    left = iter(range(messages))
     async with httpx.AsyncClient(base_url=api, timeout=10) as client:
 
-        async def loop() -> None:
-            for _ in left:
-                (await client.post("/messages", json=body, headers=headers)).raise_for_status()
+        async def post() -> None:
+            (await client.post("/messages", json=WELCOME, headers=headers)).raise_for_status()
 
-        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        await run_all(messages, concurrency, post)
 
 
 def through_taskyard(api: str, key: str, redis_url: str, namespace: str, messages: int) -> float:
-    counts = QueueKeys(namespace, "email").status_counts
     started = time.monotonic()
     asyncio.run(_submit(api, key, messages, concurrency=8))
-    with redis.Redis.from_url(redis_url) as client:
-        wait_until(
-            lambda: int(client.hget(counts, "succeeded") or 0) >= messages,
-            timeout=600,
-            what="every mail sent",
-        )
+    wait_succeeded(redis_url, QueueKeys(namespace, "email"), messages)
     return messages / (time.monotonic() - started)

@@ -7,15 +7,14 @@ from typing import Any
 
 import redis
 
+from bench.workload import WELCOME, run_all
 from services.common.broker import async_client
 from services.common.jobs.ledger import Ledger, Submission, ledger_for
 from services.common.settings import Settings
 
-PAYLOAD = {"to": ["ann@example.com"], "template": "welcome", "variables": {"name": "Ann"}}
-
 
 def _submission() -> Submission:
-    return Submission(task="email.send", tenant="bench", body_hash="x" * 64, payload=PAYLOAD)
+    return Submission(task="email.send", tenant="bench", body_hash="x" * 64, payload=WELCOME)
 
 
 async def _p99(ledger: Ledger, samples: int) -> float:
@@ -27,16 +26,6 @@ async def _p99(ledger: Ledger, samples: int) -> float:
     return statistics.quantiles(took, n=100)[98]
 
 
-async def _fill(ledger: Ledger, jobs: int, concurrency: int = 32) -> None:
-    left = iter(range(jobs))
-
-    async def loop() -> None:
-        for _ in left:
-            await ledger.submit(_submission())
-
-    await asyncio.gather(*(loop() for _ in range(concurrency)))
-
-
 async def _measure(redis_url: str, namespace: str, jobs: int, samples: int) -> dict[str, Any]:
     settings = Settings(REDIS_URL=redis_url, key_namespace=namespace, max_backlog=0)
     client = async_client(settings)
@@ -45,7 +34,7 @@ async def _measure(redis_url: str, namespace: str, jobs: int, samples: int) -> d
         empty_p99 = await _p99(ledger, samples)
         with redis.Redis.from_url(redis_url) as admin:
             before = int(admin.info("memory")["used_memory"])
-            await _fill(ledger, jobs)
+            await run_all(jobs, 32, lambda: ledger.submit(_submission()))
             used = int(admin.info("memory")["used_memory"]) - before
         deep_p99 = await _p99(ledger, samples)
     finally:

@@ -10,9 +10,8 @@ from celery import Celery, signals
 from kombu import Exchange, Queue
 
 from services.common.heartbeat import install_heartbeat
-from services.common.jobs.keys import QueueKeys
+from services.common.jobs.keys import CONTROL_EXCHANGE, EVENT_EXCHANGE, FANOUT_PREFIX, QueueKeys
 from services.common.logging import configure_logging
-from services.common.redis_acl import CONTROL_EXCHANGE, EVENT_EXCHANGE, FANOUT_PREFIX
 from services.common.settings import Settings
 from services.common.task_metrics import count_task_metrics
 from services.common.tasks import JobTask

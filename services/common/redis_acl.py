@@ -23,15 +23,6 @@ from services.common.settings import Settings
 
 EXPORTER = "exporter"
 
-# kombu carries Celery's fanout exchanges (task events, remote control) over pub/sub and listens
-# with PSUBSCRIBE, whose pattern an ACL matches literally, never as a glob. The Celery config
-# (celery.py) therefore puts each exchange on one channel (no routing-key patterns), named
-# without the database number: <prefix>/fanout.<exchange>. kombu strips "/...." up to the first
-# dot to find the exchange, hence that shape.
-FANOUT_PREFIX = "/fanout."
-EVENT_EXCHANGE = "celeryev"
-CONTROL_EXCHANGE = "celery"
-
 # Key patterns and channels are globs and a rule ends at a space: a name is plain.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
@@ -64,12 +55,6 @@ _SERVICE_COMMANDS = (
 )
 
 
-def fanout_channels(keys: QueueKeys) -> tuple[str, ...]:
-    """A service's pub/sub channels; kombu puts its global_keyprefix first."""
-    exchanges = (EVENT_EXCHANGE, f"{CONTROL_EXCHANGE}.pidbox")  # kombu's Mailbox adds .pidbox
-    return tuple(f"{keys.prefix}{FANOUT_PREFIX}{exchange}" for exchange in exchanges)
-
-
 def password_variable(user: str) -> str:
     return f"TASKYARD_REDIS_PASSWORD_{user.upper()}"
 
@@ -99,7 +84,7 @@ def render(
                 service,
                 passwords,
                 f"~{keys[service].prefix}*",
-                *(f"&{channel}" for channel in fanout_channels(keys[service])),
+                *(f"&{channel}" for channel in keys[service].channels),
                 *_SERVICE_COMMANDS,
                 *(selector for group in selectors for selector in group),
             )

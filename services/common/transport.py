@@ -60,7 +60,7 @@ def _drop(queue: str, reason: str) -> None:
 class Channel(redis.Channel):
     def _brpop_read(self, **options: Any) -> bool:
         try:
-            return bool(super()._brpop_read(**options))  # type: ignore[misc]  # kombu's own
+            return bool(super()._brpop_read(**options))  # type: ignore[misc]  # untyped in kombu
         except json.JSONDecodeError:  # popped already: nothing is left to requeue
             _drop(",".join(self._active_queues), "not JSON")  # a worker consumes one queue
             return True

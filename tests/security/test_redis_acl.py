@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from services.common.jobs.keys import QueueKeys
-from services.common.redis_acl import EXPORTER, fanout_channels, password_variable
+from services.common.redis_acl import EXPORTER, password_variable
 from services.reports import RELEASE_DUE
 from tests.conftest import RedisServer
 from tests.processes import REPO, Process, wait_until
@@ -214,8 +214,8 @@ def _reads(keys: QueueKeys) -> list[tuple[str, ...]]:
         ("HGETALL", keys.reserved),
         ("ZCARD", keys.consumers),
         ("SMEMBERS", f"{keys.prefix}_kombu.binding.{keys.queue}"),
-        *(("SUBSCRIBE", channel) for channel in fanout_channels(keys)),
-        *(("PSUBSCRIBE", channel) for channel in fanout_channels(keys)),
+        *(("SUBSCRIBE", channel) for channel in keys.channels),
+        *(("PSUBSCRIBE", channel) for channel in keys.channels),
     ]
 
 
@@ -229,7 +229,7 @@ def _writes(keys: QueueKeys) -> list[tuple[str, ...]]:
         ("DEL", keys.job("j1")),
         ("ZADD", keys.dead_letters, "1", "j1"),
         ("SET", keys.prefix + "x", "1"),
-        *(("PUBLISH", channel, "x") for channel in fanout_channels(keys)),
+        *(("PUBLISH", channel, "x") for channel in keys.channels),
     ]
 
 

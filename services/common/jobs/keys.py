@@ -3,6 +3,15 @@
 import hashlib
 from dataclasses import dataclass
 
+# kombu carries Celery's fanout exchanges (task events, remote control) over pub/sub and listens
+# with PSUBSCRIBE, whose pattern an ACL matches literally, never as a glob. The Celery config
+# (celery.py) therefore puts each exchange on one channel (no routing-key patterns), named
+# without the database number: <prefix>/fanout.<exchange>. kombu strips "/...." up to the first
+# dot to find the exchange, hence that shape.
+FANOUT_PREFIX = "/fanout."
+EVENT_EXCHANGE = "celeryev"
+CONTROL_EXCHANGE = "celery"
+
 
 @dataclass(frozen=True)
 class QueueKeys:
@@ -47,6 +56,12 @@ class QueueKeys:
     def consumers(self) -> str:
         """Workers consuming the queue, scored by their last heartbeat (Redis time)."""
         return self.prefix + "consumers"
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The pub/sub channels of the service's Celery app (events, remote control)."""
+        exchanges = (EVENT_EXCHANGE, f"{CONTROL_EXCHANGE}.pidbox")  # kombu's Mailbox adds .pidbox
+        return tuple(f"{self.prefix}{FANOUT_PREFIX}{exchange}" for exchange in exchanges)
 
     @property
     def dead_letters(self) -> str:
