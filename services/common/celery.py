@@ -46,6 +46,13 @@ def celery_config(keys: QueueKeys, settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {
             **redis_options,
             "global_keyprefix": keys.prefix,
+            # The pop that loses nothing (BLMOVE) takes one list: one priority step.
+            "priority_steps": [0],
+            "inflight_grace": settings.inflight_grace_seconds,
+            # Look for messages past the visibility timeout on every 10 s tick, not kombu's
+            # every tenth: a job orphaned by a broker outage returns at its timeout, not 100 s
+            # after it.
+            "unacked_restore_throttle": 1,
             # Each fanout exchange on one pub/sub channel of a fixed name, which a Redis ACL
             # can grant (redis_acl.py).
             "fanout_prefix": FANOUT_PREFIX,

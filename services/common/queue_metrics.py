@@ -1,6 +1,6 @@
 """The queue exporter: what Celery's own tooling does not export, read from Redis per queue.
 
-Backlog as queued (every priority list) plus reserved (kombu's unacked hash hides prefetched
+Backlog as queued (the queue's list) plus reserved (kombu's unacked hash hides prefetched
 messages from a plain LLEN), the age of the oldest waiting message, delayed messages, dead
 letters, jobs by status, and the workers consuming. One exporter process serves every queue,
 so each figure exists once per queue however many API or worker replicas run.
@@ -66,28 +66,23 @@ class QueueCollector(Collector):
 
     def _read(self, keys: QueueKeys, now: float) -> QueueFigures:
         with self.client.pipeline(transaction=False) as pipe:
-            for name in keys.priority_lists:
-                pipe.llen(name)
-            for name in keys.priority_lists:
-                # kombu pushes left and pops right: -1 has waited longest. A tail that is not
-                # due yet (a countdown) may hide due messages behind it; we accept that.
-                pipe.lindex(name, -1)
+            pipe.llen(keys.queue_list)
+            # kombu pushes left and pops right: -1 has waited longest. A tail that is not due
+            # yet (a countdown) may hide due messages behind it; we accept that.
+            pipe.lindex(keys.queue_list, -1)
             pipe.hlen(keys.reserved)
             pipe.zcard(keys.delayed)
             pipe.zcard(keys.dead_letters)
             pipe.hgetall(keys.status_counts)
-            replies = pipe.execute()
-        lists = len(keys.priority_lists)
-        lengths, oldest = replies[:lists], replies[lists : 2 * lists]
-        reserved, delayed, dead, counts = replies[2 * lists :]
-        ages = [now - due for due in map(_due_at, oldest) if due is not None]
+            length, oldest, reserved, delayed, dead, counts = pipe.execute()
+        due = _due_at(oldest)
         return QueueFigures(
             queue=keys.queue,
-            length=sum(lengths),
+            length=length,
             reserved=reserved,
             delayed=delayed,
             dead_letters=dead,
-            oldest_age=max([0.0, *ages]),
+            oldest_age=max(0.0, now - due) if due is not None else 0.0,
             consumers=consumers_alive(self.client, keys, now),
             status_counts=counts,
         )
@@ -111,7 +106,7 @@ def _families(figures: list[QueueFigures]) -> Iterator[Metric]:
             family.add_metric([figure.queue], value(figure))
         return family
 
-    yield gauge("taskyard_queue_length", "Messages waiting (all priorities)", lambda f: f.length)
+    yield gauge("taskyard_queue_length", "Messages waiting", lambda f: f.length)
     yield gauge("taskyard_queue_reserved", "Messages taken, not yet acked", lambda f: f.reserved)
     yield gauge(
         "taskyard_queue_backlog",

@@ -37,7 +37,7 @@ _CONNECTION = ("+@connection", "+time")
 # service's key names (job ids, tenants) and channels.
 _NEVER = ("-@dangerous", "-scan", "-randomkey", "-pubsub")
 
-# A service's own work: kombu's lists, hashes and sets, MULTI/EXEC with WATCH, BRPOP, pub/sub,
+# A service's own work: kombu's lists, hashes and sets, MULTI/EXEC with WATCH, BLMOVE, pub/sub,
 # and Lua (EVAL, EVALSHA, and SCRIPT LOAD and EXISTS for redis-py's Script). Not the rest of
 # @scripting: SCRIPT FLUSH and KILL and FUNCTION act on every user's scripts, not on keys.
 _SERVICE_COMMANDS = (
@@ -107,21 +107,19 @@ def _submit_selectors(target: QueueKeys) -> tuple[str, ...]:
     command inside it is checked again, against the others, which give each key only the
     script's commands on it: EXISTS and HSET the job record (HGETALL: the job an idempotency
     key already made); GET and SET the idempotency key; HINCRBY the queued count; LLEN the
-    priority lists (``<list>*``: the lists of priorities 3, 6 and 9 put a byte the aclfile
-    cannot quote after it) and LPUSH the message; ZCARD the delayed set, for the backlog limit.
+    queue's list and LPUSH the message; ZCARD the delayed set, for the backlog limit.
     Nothing else: no LRANGE or RPOP of the other service's messages, no DEL, no ZADD
     (notifications are never delayed). A new command in the script needs its grant here.
     """
     idempotency = f"{target.prefix}idem:*"
     job = target.job("*")
-    lists = f"{target.queue_list}*"
-    declared = (idempotency, job, target.status_counts, lists, target.delayed)
+    declared = (idempotency, job, target.status_counts, target.queue_list, target.delayed)
     return (
         f"({' '.join(f'~{pattern}' for pattern in declared)} +evalsha)",
         f"(~{idempotency} +get +set)",
         f"(~{job} +exists +hset +hgetall)",
         f"(~{target.status_counts} +hincrby)",
-        f"(~{lists} +llen +lpush)",
+        f"(~{target.queue_list} +llen +lpush)",
         f"(%R~{target.delayed} +zcard)",
     )
 

@@ -28,13 +28,16 @@ class Settings(BaseSettings):
     redis_connect_timeout: float = 0.5
     redis_socket_timeout: float = 2.0
     retry_after_seconds: int = 5
-    # Waiting jobs (every priority list and the delayed set) past which a queue refuses new
+    # Waiting jobs (the queue's list and the delayed set) past which a queue refuses new
     # ones with 429, rather than growing Redis until it runs out of memory; 0 for no limit.
     max_backlog: int = 100_000
 
     # Celery's Redis transport redelivers anything unacknowledged for this long; every
     # time limit and countdown stays below it or tasks run twice (celery#5935).
     visibility_timeout: int = 3600
+    # A message a worker popped and never recorded (it or Redis died in between) goes back to
+    # its queue after this long (transport.py); far above the milliseconds the two steps take.
+    inflight_grace_seconds: float = 30.0
     task_time_limit: int = 1800
     task_soft_time_limit: int = 1700
     max_attempts: int = 5

@@ -1,9 +1,17 @@
-"""The Redis transport, hardened against messages nobody should have pushed.
+"""The Redis transport, hardened: no message is lost between the queue and the worker, and
+none that nobody should have pushed stops it.
 
-Anyone who can push to a queue list can push anything. Celery refuses pickle and YAML
-bodies (accept_content), unknown task names and bodies that are not JSON, but two kinds of
-envelope get past it and stop the worker: one that is not JSON at all kills it with an
-"Unrecoverable error" in kombu's BRPOP reader, and one without kombu's fields breaks the
+In flight. kombu pops with BRPOP and records the message as unacknowledged with a second
+command: a worker (or redis-server) that dies between the two loses the message, and its job
+stays "queued". Here a worker moves the message with BLMOVE into the queue's in-flight list,
+atomically, and takes it out once kombu has recorded it. A message left there longer than
+``inflight_grace`` is put back at the head of its queue by the sweep every worker runs with
+kombu's own restore timer. BLMOVE takes one list, so each queue has one priority step.
+
+Hostile messages. Anyone who can push to a queue list can push anything. Celery refuses
+pickle and YAML bodies (accept_content), unknown task names and bodies that are not JSON, but
+two kinds of envelope get past it and stop the worker: one that is not JSON at all kills it
+with an "Unrecoverable error" in the pop's reader, and one without kombu's fields breaks the
 message class. Both are dropped here, logged and counted, and the worker goes on consuming.
 
 Selected with Celery's ``broker_transport`` setting; the broker URL stays ``redis://``.
@@ -11,15 +19,52 @@ Selected with Celery's ``broker_transport`` setting; the broker URL stays ``redi
 
 import base64
 import binascii
-import json
+from collections.abc import Callable
+from queue import Empty
+from time import monotonic
 from typing import Any
 
 import structlog
 from kombu.transport import redis
+from kombu.utils.json import loads
 
+from services.common.jobs.keys import INFLIGHT, INFLIGHT_SEEN
 from services.common.metrics import TASKS_REJECTED
 
 log = structlog.get_logger(__name__)
+
+# Puts back what has sat in the in-flight list for the grace period. First-seen times are kept
+# in a hash, on Redis's clock, so any number of workers may sweep at once. A message already
+# recorded as unacknowledged (its worker died between the two steps) is only taken out: the
+# visibility timeout redelivers it.
+# KEYS: the queue's list, its in-flight list, their first-seen hash, kombu's unacked hash;
+# ARGV: the grace period in seconds.
+SWEEP = """
+local now = tonumber(redis.call('TIME')[1])
+local waiting, restored = {}, 0
+for _, item in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  local seen = tonumber(redis.call('HGET', KEYS[3], item))
+  if not seen then
+    redis.call('HSET', KEYS[3], item, now)
+    waiting[item] = true
+  elseif now - seen < tonumber(ARGV[1]) then
+    waiting[item] = true
+  else
+    redis.call('LREM', KEYS[2], 1, item)
+    local ok, envelope = pcall(cjson.decode, item)
+    local tag = ok and type(envelope) == 'table' and type(envelope.properties) == 'table'
+      and envelope.properties.delivery_tag
+    if type(tag) ~= 'string' or redis.call('HEXISTS', KEYS[4], tag) == 0 then
+      redis.call('RPUSH', KEYS[1], item)
+      restored = restored + 1
+    end
+  end
+end
+for _, item in ipairs(redis.call('HKEYS', KEYS[3])) do
+  if not waiting[item] then redis.call('HDEL', KEYS[3], item) end
+end
+return restored
+"""
 
 
 def unusable(envelope: Any) -> str | None:
@@ -57,13 +102,82 @@ def _drop(queue: str, reason: str) -> None:
     TASKS_REJECTED.labels("unknown", queue).inc()
 
 
+class QoS(redis.QoS):
+    channel: "Channel"
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        self.channel.restore_inflight()
+        super().restore_visible(*args, **kwargs)
+
+
 class Channel(redis.Channel):
+    QoS = QoS
+    inflight_grace = 30.0
+    from_transport_options = (*redis.Channel.from_transport_options, "inflight_grace")
+    _popping = ""
+    # kombu's own, left out of its type stubs (celery-types).
+    _queue_cycle: Any
+    connection_errors: tuple[type[Exception], ...]
+    _flush_brpop_reauth: Callable[[], None]
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        queues = self._queue_cycle.consume(1)  # one list per BLMOVE: queues take turns
+        if not queues:
+            return
+        self._popping = queues[0]
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = monotonic()
+        wait = self.brpop_timeout if timeout is None else timeout
+        source, inflight = self._keys(self._popping)[:2]
+        self.client.connection.send_command("BLMOVE", source, inflight, "RIGHT", "LEFT", wait or 0)
+
     def _brpop_read(self, **options: Any) -> bool:
+        queue = self._popping
         try:
-            return bool(super()._brpop_read(**options))  # type: ignore[misc]  # untyped in kombu
-        except json.JSONDecodeError:  # popped already: nothing is left to requeue
-            _drop(",".join(self._active_queues), "not JSON")  # a worker consumes one queue
+            try:
+                item = self.client.parse_response(self.client.connection, "BLMOVE", **options)
+            except self.connection_errors:
+                self.client.connection.disconnect()  # the next poll reconnects
+                raise
+            if item is None:
+                raise Empty()
+            self._queue_cycle.rotate(queue)
+            try:
+                envelope = loads(item)
+            except ValueError:  # not JSON, or not even UTF-8
+                _drop(queue, "not JSON")
+            else:
+                self.connection._deliver(envelope, queue)
+            # Recorded as unacknowledged, or dropped: either way no longer in flight.
+            self.client.lrem(self._keys(queue)[1], 1, item)
             return True
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+
+    def _lookup(self, exchange: str, routing_key: str, default: str | None = None) -> list[str]:
+        # A job handed back (rejected with requeue) after a broker outage is restored through
+        # the channel that delivered it, closed by then: kombu's lookup fails on its cleared
+        # exchange table, logs "Could not restore message" and drops it from the unacked hash
+        # unqueued. Each exchange is direct and routes to the queue of its name (celery.py).
+        if self.exchange_types is None:
+            return [routing_key]
+        return list(super()._lookup(exchange, routing_key, default))
+
+    def restore_inflight(self) -> int:
+        """Put back the messages workers popped and never recorded; how many."""
+        unacked = self.global_keyprefix + self.unacked_key
+        with self.conn_or_acquire() as client:
+            return sum(
+                int(client.eval(SWEEP, 4, *self._keys(queue), unacked, self.inflight_grace))
+                for queue in self.active_queues
+            )
+
+    def _keys(self, queue: str) -> tuple[str, str, str]:
+        """The queue's list, its in-flight list and their first-seen hash, prefixed by hand:
+        kombu's prefixing client leaves BLMOVE, LREM and EVAL alone."""
+        prefix = self.global_keyprefix
+        return prefix + queue, prefix + INFLIGHT + queue, prefix + INFLIGHT_SEEN + queue
 
 
 class Transport(redis.Transport):

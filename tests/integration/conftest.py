@@ -14,7 +14,12 @@ def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
         redis_server.url,
         sqlite_url,
         tmp_path_factory.mktemp("sample"),
-        extra_env={"TASKYARD_MAX_ATTEMPTS": "3", "TASKYARD_RETRY_BACKOFF_SECONDS": "1"},
+        extra_env={
+            "TASKYARD_MAX_ATTEMPTS": "3",
+            "TASKYARD_RETRY_BACKOFF_SECONDS": "1",
+            # A message left in flight by a dead worker is queued again within a sweep or two.
+            "TASKYARD_INFLIGHT_GRACE_SECONDS": "1",
+        },
     )
     try:
         stack.worker("sample", app="tests.sample_app")

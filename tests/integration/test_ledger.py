@@ -192,8 +192,8 @@ def test_a_full_queue_refuses_without_writing_and_accepts_again_below_its_limit(
         async with open_ledger(redis_server.url, keys, max_backlog=3) as ledger:
             client = ledger.client
             await ledger.submit(submission())
-            # Every priority list and the delayed set count towards the backlog.
-            await client.lpush(keys.priority_lists[-1], "a message of priority 9")
+            # The queue's list and the delayed set count towards the backlog.
+            await client.lpush(keys.queue_list, "a message pushed by hand")
             await client.zadd(keys.delayed, {"a delayed message": 1})
             ours = keys.prefix + "*"  # the redis-server is shared with other suites' stacks
             before = sorted(await client.keys(ours))
@@ -207,7 +207,7 @@ def test_a_full_queue_refuses_without_writing_and_accepts_again_below_its_limit(
             job, created = await ledger.submit(refused)
             assert created
             assert job.id == refused.job_id
-            assert await client.llen(keys.queue_list) == 1
+            assert await client.llen(keys.queue_list) == 2  # the one left and the new one
 
     run(scenario())
 

@@ -43,6 +43,13 @@ def test_late_acks_no_prefetch_json_only_and_socket_timeouts() -> None:
     assert options["socket_connect_timeout"] > 0
 
 
+def test_a_pop_that_loses_nothing_and_a_restore_on_every_tick() -> None:
+    options = config()["broker_transport_options"]
+    assert options["priority_steps"] == [0]  # BLMOVE takes one list
+    assert options["inflight_grace"] == Settings().inflight_grace_seconds
+    assert options["unacked_restore_throttle"] == 1
+
+
 def test_the_app_applies_the_config_and_its_tasks_are_job_tasks() -> None:
     app = create_celery_app("ingest", Settings())
     assert app.conf.task_acks_late is True

@@ -15,28 +15,27 @@ from services.common.jobs.model import encode
 # these keys needs a grant in redis_acl.py (tests/security/test_redis_acl.py catches it).
 # The job's record is checked first, so a repeat of the same submission (a client retrying on
 # a broken connection) queues nothing twice.
-# KEYS: job record, status counts, the four priority lists, the delayed set[, idempotency key]
+# KEYS: job record, status counts, the queue's list, the delayed set[, idempotency key]
 # ARGV: backlog limit (0: none), message, release time ('' for now), idempotency value and
 #       time to live, then the record's field/value pairs.
 SCRIPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'queued', ''} end
-if KEYS[8] then
-  local existing = redis.call('GET', KEYS[8])
+if KEYS[5] then
+  local existing = redis.call('GET', KEYS[5])
   if existing then return {'exists', existing} end
 end
 local limit = tonumber(ARGV[1])
 if limit > 0 then
-  local backlog = redis.call('ZCARD', KEYS[7])
-  for i = 3, 6 do backlog = backlog + redis.call('LLEN', KEYS[i]) end
+  local backlog = redis.call('ZCARD', KEYS[4]) + redis.call('LLEN', KEYS[3])
   if backlog >= limit then return {'full', tostring(backlog)} end
 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('HINCRBY', KEYS[2], 'queued', 1)
-if KEYS[8] then redis.call('SET', KEYS[8], ARGV[4], 'EX', ARGV[5]) end
+if KEYS[5] then redis.call('SET', KEYS[5], ARGV[4], 'EX', ARGV[5]) end
 if ARGV[3] == '' then
   redis.call('LPUSH', KEYS[3], ARGV[2])
 else
-  redis.call('ZADD', KEYS[7], ARGV[3], ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 end
 return {'queued', ''}
 """
@@ -58,7 +57,7 @@ class Verdict:
 
 def enqueue_keys(keys: QueueKeys, job_id: str, idempotency_key: str | None) -> list[str]:
     extra = [idempotency_key] if idempotency_key is not None else []
-    return [keys.job(job_id), keys.status_counts, *keys.priority_lists, keys.delayed, *extra]
+    return [keys.job(job_id), keys.status_counts, keys.queue_list, keys.delayed, *extra]
 
 
 def enqueue_args(

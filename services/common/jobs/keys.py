@@ -11,6 +11,10 @@ from dataclasses import dataclass
 FANOUT_PREFIX = "/fanout."
 EVENT_EXCHANGE = "celeryev"
 CONTROL_EXCHANGE = "celery"
+# A message between a worker's pop and kombu's record of it (transport.py), and when a sweep
+# first saw it there; each followed by the queue's name.
+INFLIGHT = "inflight:"
+INFLIGHT_SEEN = "inflight-seen:"
 
 
 @dataclass(frozen=True)
@@ -34,13 +38,18 @@ class QueueKeys:
 
     @property
     def queue_list(self) -> str:
-        """The list kombu pops for priority 0 (the other priorities are ``<list>\\x06\\x16<n>``)."""
+        """The queue's one list: a single priority step (celery.py), so no ``<list>\\x06\\x16<n>``
+        lists beside it (REFERENCE.md)."""
         return self.prefix + self.queue
 
     @property
-    def priority_lists(self) -> tuple[str, ...]:
-        """Every list kombu keeps for the queue: one per priority step (REFERENCE.md)."""
-        return (self.queue_list, *(f"{self.queue_list}\x06\x16{step}" for step in (3, 6, 9)))
+    def inflight(self) -> str:
+        """Messages a worker has popped and kombu has not yet recorded (transport.py)."""
+        return self.prefix + INFLIGHT + self.queue
+
+    @property
+    def inflight_seen(self) -> str:
+        return self.prefix + INFLIGHT_SEEN + self.queue
 
     @property
     def reserved(self) -> str:
