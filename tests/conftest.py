@@ -52,6 +52,8 @@ class RedisServer:
                 appendfsync,
                 "--maxmemory-policy",
                 "noeviction",
+                "--hash-max-listpack-value",  # as deployed (k8s/base/redis.yaml says why)
+                "1024",
             ],
             {},
             workdir,

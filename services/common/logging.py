@@ -10,7 +10,9 @@ from typing import Any
 
 import structlog
 
-# Loggers that install their own handlers; we take them over so every line looks the same.
+# Loggers that install their own handlers and levels; we take them over so every line looks the
+# same and TASKYARD_LOG_LEVEL governs them all (uvicorn's access log, one line per request, is
+# INFO: off at WARNING).
 _FOREIGN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "celery", "kombu", "amqp")
 
 
@@ -51,6 +53,7 @@ def configure_logging(service: str, *, log_format: str = "auto", level: str = "I
     for name in _FOREIGN_LOGGERS:
         foreign = logging.getLogger(name)
         foreign.handlers.clear()
+        foreign.setLevel(logging.NOTSET)
         foreign.propagate = True
 
 

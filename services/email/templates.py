@@ -33,14 +33,18 @@ class Rendered:
     html: str
 
 
-def names() -> list[str]:
-    return sorted(path.stem for path in TEMPLATES.glob("*.subject"))
+# Templates ship with the code: read once, never looked for again on the disk (an API renders
+# each message it accepts).
+@cache
+def names() -> tuple[str, ...]:
+    return tuple(sorted(path.stem for path in TEMPLATES.glob("*.subject")))
 
 
 @cache
 def _environment() -> Environment:
     return Environment(
         loader=FileSystemLoader(TEMPLATES),
+        auto_reload=False,
         undefined=StrictUndefined,
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
         keep_trailing_newline=True,

@@ -122,6 +122,7 @@ def test_redis_is_a_durable_broker() -> None:
     assert options["--appendfsync"] == "everysec"
     assert options["--save"] == ""
     assert options["--maxmemory-policy"] == "noeviction"
+    assert options["--hash-max-listpack-value"] == "1024"  # compact job records
     assert any(volume.endswith(":/data") for volume in redis["volumes"])
 
 

@@ -129,7 +129,7 @@ def test_one_beat_and_redis_that_keeps_what_it_accepted(rendered: Rendered) -> N
     redis = rendered.get("StatefulSet", "redis")
     assert redis["spec"]["volumeClaimTemplates"]
     conf = rendered.get("ConfigMap", "redis-config")["data"]["redis.conf"]
-    for line in ("appendonly yes", "maxmemory-policy noeviction"):
+    for line in ("appendonly yes", "maxmemory-policy noeviction", "hash-max-listpack-value 1024"):
         assert re.search(rf"^{line}$", conf, re.M), line
 
 

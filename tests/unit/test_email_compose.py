@@ -14,7 +14,7 @@ from services.email.templates import TemplateProblem, names, render
 
 
 def test_the_three_templates_exist_and_render() -> None:
-    assert names() == ["notice", "report_ready", "welcome"]
+    assert names() == ("notice", "report_ready", "welcome")
     ready = render("report_ready", {"report_name": "Q3", "link": "https://x/r/1"})
     assert ready.subject == 'Your report "Q3" is ready'
     assert "https://x/r/1" in ready.text

@@ -26,7 +26,7 @@ def data_store(
     return open_store
 
 
-def data_engine(request: Request) -> Engine:
+async def data_engine(request: Request) -> Engine:  # a coroutine: no thread-pool hop (auth.py)
     engine: Engine = request.app.state.engine
     return engine
 

@@ -67,7 +67,7 @@ EVENT_STREAM_ROUTE: dict[str, Any] = {
 }
 
 
-def ledger(request: Request) -> Ledger:
+async def ledger(request: Request) -> Ledger:  # a coroutine: no thread-pool hop (auth.py)
     found: Ledger = request.app.state.ledger
     return found
 
