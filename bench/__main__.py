@@ -14,10 +14,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import drain, enqueue, latency, mail, memory
+from bench import drain, enqueue, ingest, latency, mail, memory, reports
 from bench.machine import machine
 from services.common.logging import configure_logging
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, postgres_schema
 from tests.processes import BIN, REPO, Process, free_port
 from tests.smtp import SmtpServer
 from tests.stack import Stack, answers
@@ -31,7 +31,10 @@ SIZES = {
     "latency_jobs": 500 if FULL else 100,
     "mail_messages": 2_000 if FULL else 300,
     "queued_jobs": 1_000_000 if FULL else 50_000,
+    "ingest_rows": 1_000_000 if FULL else 100_000,
+    "report_rows": 1_000_000 if FULL else 100_000,
 }
+DATABASES = ("sqlite", "postgresql")
 # (row of the table, the measurement, its value's key, goal as text, passes?)
 GOALS: list[tuple[str, str, str, str, Any]] = [
     ("enqueue ratio", "enqueue ratio", "ratio", ">= 0.7", lambda r: r >= 0.7),
@@ -41,15 +44,20 @@ GOALS: list[tuple[str, str, str, str, Any]] = [
     ("latency p50", "latency", "p50_ratio", "report", None),
     ("latency p99", "latency", "p99_ratio", "report", None),
     ("email", "email", "ratio", ">= 0.7", lambda r: r >= 0.7),
+    *(
+        (f"{figure} {database}", f"{figure} {database}", "ratio", ">= 0.5", lambda r: r >= 0.5)
+        for figure in ("ingest", "reports")
+        for database in DATABASES
+    ),
     ("memory bytes/job", "memory", "bytes_per_job", "<= 2048", lambda r: r <= 2048),
     ("memory p99 deep/empty", "memory", "p99_ratio", "<= 1.5", lambda r: r <= 1.5),
 ]
 
 
-def stack(redis: RedisServer, workdir: Path, **env: str) -> Stack:
+def stack(redis: RedisServer, workdir: Path, database_url: str = "", **env: str) -> Stack:
     return Stack(
         redis.url,
-        f"sqlite:///{workdir / 'bench.db'}",
+        database_url or f"sqlite:///{workdir / 'bench.db'}",
         workdir,
         extra_env={
             "TASKYARD_API_KEYS": f"bench:{KEY}",
@@ -68,6 +76,19 @@ def textbook_api(redis: RedisServer, workdir: Path, stacks: Stack) -> str:
     url = f"http://127.0.0.1:{port}"
     process.start().wait_ready(lambda: answers(f"{url}/docs"))
     return url
+
+
+def data_figures(redis: RedisServer, workdir: Path, database: str, url: str) -> dict[str, Any]:
+    """Ingest and reports on one database, each against the same work done on it directly."""
+    on = stack(redis, workdir, url)
+    try:
+        on.worker("ingest")
+        on.worker("reports")
+        loaded = ingest.ingest_ratio(on.api("ingest"), KEY, url, SIZES["ingest_rows"])
+        reported = reports.reports_ratio(on.api("reports"), KEY, url, SIZES["report_rows"])
+    finally:
+        on.stop()
+    return {f"ingest {database}": loaded, f"reports {database}": reported}
 
 
 def measure(workdir: Path) -> dict[str, Any]:
@@ -103,6 +124,9 @@ def measure(workdir: Path) -> dict[str, Any]:
             "ratio": ours / plain,
         }
         figures["memory"] = memory.memory(redis.url, f"mem{int(time.time())}", SIZES["queued_jobs"])
+        figures |= data_figures(redis, workdir, "sqlite", f"sqlite:///{workdir / 'data.db'}")
+        with postgres_schema() as url:
+            figures |= data_figures(redis, workdir, "postgresql", url)
     finally:
         sending.stop()
         front.stop()

@@ -3,12 +3,14 @@
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 
 from tests.processes import Process, free_port, require_binary
 from tests.smtp import SmtpServer
@@ -97,20 +99,31 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'taskyard.db'}"
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A schema of this session's own in PostgreSQL's test database, dropped at the end."""
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A schema of its own in PostgreSQL's test database, dropped on exit: its URL."""
     schema = f"taskyard_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc}); set TEST_POSTGRES_URL")
-    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    except OperationalError as exc:
+        raise RuntimeError(
+            f"PostgreSQL at {POSTGRES_URL} is not reachable ({exc}); set TEST_POSTGRES_URL"
+        ) from exc
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A schema of this session's own, dropped at the end."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -4,6 +4,7 @@ Each range is one SQL query; sums, counts, minima and maxima of the ranges merge
 between ranges the job reports progress and notices a cancellation.
 """
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,13 +28,29 @@ class TooManyGroups(ValueError):
     pass
 
 
+# Each metric asks the database for what it needs and no more: extracting a JSON field is the
+# query's main cost, and every aggregate of a field extracts it again.
+_NEEDS = {
+    "count": ("cnt",),
+    "sum": ("sum",),
+    "avg": ("sum", "cnt"),
+    "min": ("min",),
+    "max": ("max",),
+}
+_SQL = {"sum": func.sum, "cnt": func.count, "min": func.min, "max": func.max}
+# How the figures of two ranges combine: exactly, whichever range came first.
+_MERGE: dict[str, Callable[[Any, Any], Any]] = {
+    "sum": operator.add,
+    "cnt": operator.add,
+    "min": min,
+    "max": max,
+}
+
+
 @dataclass
 class _Partial:
     count: int = 0
-    sums: dict[str, float] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    mins: dict[str, Any] = field(default_factory=dict)
-    maxs: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # by label: "sum:amount"
 
 
 def _value(dataset: Dataset, name: str) -> ColumnElement[Any]:
@@ -57,19 +74,9 @@ def aggregate(
     progress: Callable[[float], None],
 ) -> list[dict[str, Any]]:
     keys = [_value(dataset, name) for name in spec.group_by]
-    measured = sorted({m.field for m in spec.metrics if m.field and m.op != "count"})
-    counted = sorted({m.field for m in spec.metrics if m.field} - set(measured))
+    needed = sorted({(agg, m.field) for m in spec.metrics if m.field for agg in _NEEDS[m.op]})
     columns = [func.count().label("n")]
-    for name in counted:
-        columns.append(func.count(_value(dataset, name)).label(f"cnt:{name}"))
-    for name in measured:
-        value = _value(dataset, name)
-        columns += [
-            func.sum(value).label(f"sum:{name}"),
-            func.count(value).label(f"cnt:{name}"),
-            func.min(value).label(f"min:{name}"),
-            func.max(value).label(f"max:{name}"),
-        ]
+    columns += [_SQL[agg](_value(dataset, name)).label(f"{agg}:{name}") for agg, name in needed]
     where = and_(
         records.c.dataset_id == dataset.id, *(_condition(dataset, f) for f in spec.filters)
     )
@@ -88,32 +95,22 @@ def aggregate(
         )
         with engine.connect() as conn:
             for row in conn.execute(query):
-                _merge(groups, row._mapping, len(keys), counted, measured)
+                _merge(groups, row._mapping, len(keys))
         if len(groups) > max_groups:
             raise TooManyGroups(f"more than {max_groups} groups; group by fewer fields")
         progress((low + chunk_rows - first) / (last + 1 - first))
     return _finish(spec, groups)
 
 
-def _merge(
-    groups: dict[tuple[Any, ...], _Partial],
-    row: Any,
-    width: int,
-    counted: list[str],
-    measured: list[str],
-) -> None:
+def _merge(groups: dict[tuple[Any, ...], _Partial], row: Any, width: int) -> None:
     values = list(row.values())
     partial = groups.setdefault(tuple(values[:width]), _Partial())
     partial.count += row["n"]
-    for name in counted:
-        partial.counts[name] = partial.counts.get(name, 0) + row[f"cnt:{name}"]
-    for name in measured:
-        if row[f"cnt:{name}"]:
-            partial.sums[name] = partial.sums.get(name, 0.0) + row[f"sum:{name}"]
-            partial.counts[name] = partial.counts.get(name, 0) + row[f"cnt:{name}"]
-            low, high = row[f"min:{name}"], row[f"max:{name}"]
-            partial.mins[name] = low if name not in partial.mins else min(partial.mins[name], low)
-            partial.maxs[name] = high if name not in partial.maxs else max(partial.maxs[name], high)
+    for label in list(row.keys())[width + 1 :]:
+        value, known = row[label], partial.figures.get(label)
+        if value is not None:  # NULL: no value of the field in this range
+            merge = _MERGE[label.partition(":")[0]]
+            partial.figures[label] = value if known is None else merge(known, value)
 
 
 def _finish(spec: ReportSpec, groups: dict[tuple[Any, ...], _Partial]) -> list[dict[str, Any]]:
@@ -128,13 +125,12 @@ def _finish(spec: ReportSpec, groups: dict[tuple[Any, ...], _Partial]) -> list[d
 
 
 def _metric(metric: Metric, partial: _Partial) -> Any:
+    if metric.field is None:  # validated: only count goes without a field
+        return partial.count
+    figures, name = partial.figures, metric.field
     if metric.op == "count":
-        return partial.count if metric.field is None else partial.counts.get(metric.field, 0)
-    name = metric.field or ""
-    if name not in partial.counts:
-        return None
-    if metric.op == "sum":
-        return partial.sums[name]
+        return figures.get(f"cnt:{name}", 0)
     if metric.op == "avg":
-        return partial.sums[name] / partial.counts[name]
-    return partial.mins[name] if metric.op == "min" else partial.maxs[name]
+        count = figures.get(f"cnt:{name}")
+        return figures[f"sum:{name}"] / count if count else None
+    return figures.get(f"{metric.op}:{name}")  # sum, min, max: None when the field had none
