@@ -17,6 +17,8 @@ from tests.smtp import SmtpServer
 from tests.stack import QUEUES, Stack
 
 IN_CI = os.environ.get("CI") == "true"
+# Short retries, so that a fault or a failing job plays out in seconds.
+FAST = {"TASKYARD_MAX_ATTEMPTS": "3", "TASKYARD_RETRY_BACKOFF_SECONDS": "1"}
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -140,6 +142,23 @@ def smtp_server() -> Iterator[SmtpServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
+    """A worker of test tasks (tests/sample_app.py) on the real base task."""
+    stack = Stack(
+        redis_server.url,
+        sqlite_url,
+        tmp_path_factory.mktemp("sample"),
+        # A message left in flight by a dead worker is queued again within a sweep or two.
+        extra_env={**FAST, "TASKYARD_INFLIGHT_GRACE_SECONDS": "1"},
+    )
+    try:
+        stack.worker("sample", app="tests.sample_app")
+        yield stack
+    finally:
+        stack.stop()
+
+
 @pytest.fixture(scope="session")
 def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterator[Stack]:
     """The whole local stack behind the real Traefik gateway, as a client sees it."""
@@ -150,10 +169,7 @@ def e2e_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iterat
         extra_env={"SMTP_URL": smtp_server.url},
     )
     try:
-        for queue in QUEUES:
-            stack.api(queue)
-            stack.worker(queue)
-        stack.beat("reports")
+        stack.every_service()
         stack.queue_metrics_url = stack.queue_exporter(*QUEUES)
         flowers = {f"flower_{queue}": stack.flower(queue) for queue in QUEUES}
         stack.gateway_url = stack.gateway(**stack.apis, **flowers)

@@ -31,12 +31,14 @@ def require_binary(name: str) -> str:
     return found
 
 
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.05
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
-        time.sleep(0.05)
+        time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 

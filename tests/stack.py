@@ -38,9 +38,6 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     # A service's own broker URL (its own Redis user, say); redis_url for the rest.
     redis_urls: dict[str, str] = field(default_factory=dict)
-    ingest_url: str = ""
-    email_url: str = ""
-    reports_url: str = ""
     gateway_url: str = ""
     gateway_ops_url: str = ""
     queue_metrics_url: str = ""
@@ -91,6 +88,13 @@ class Stack:
         self._launch(process, heartbeat.exists)
         self.worker_metrics[service] = f"http://127.0.0.1:{metrics_port}/metrics"
         return process
+
+    def every_service(self, concurrency: int = 2) -> None:
+        """Each service's API and worker, and the reports beat."""
+        for queue in QUEUES:
+            self.api(queue)
+            self.worker(queue, concurrency)
+        self.beat("reports")
 
     def queue_exporter(self, *queues: str) -> str:
         """The exporter of every named queue's figures; returns its /metrics URL."""
@@ -189,7 +193,11 @@ def upload_dataset(client: httpx.Client, name: str, rows: int) -> str:
 
 
 def wait_for_job(
-    client: httpx.Client, url: str, headers: dict[str, str], timeout: float = 60
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str],
+    timeout: float = 60,
+    interval: float = 0.05,
 ) -> dict:
     """Poll a job's location until it finishes; returns its last view."""
     seen: dict = {}
@@ -198,5 +206,5 @@ def wait_for_job(
         seen.update(client.get(url, headers=headers).raise_for_status().json())
         return seen["status"] in ("succeeded", "failed", "cancelled")
 
-    wait_until(finished, timeout=timeout, what=f"{url} to finish")
+    wait_until(finished, timeout=timeout, what=f"{url} to finish", interval=interval)
     return seen

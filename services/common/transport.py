@@ -28,7 +28,7 @@ import structlog
 from kombu.transport import redis
 from kombu.utils.json import loads
 
-from services.common.jobs.keys import INFLIGHT, INFLIGHT_SEEN
+from services.common.jobs.keys import inflight_keys
 from services.common.metrics import TASKS_REJECTED
 
 log = structlog.get_logger(__name__)
@@ -176,8 +176,7 @@ class Channel(redis.Channel):
     def _keys(self, queue: str) -> tuple[str, str, str]:
         """The queue's list, its in-flight list and their first-seen hash, prefixed by hand:
         kombu's prefixing client leaves BLMOVE, LREM and EVAL alone."""
-        prefix = self.global_keyprefix
-        return prefix + queue, prefix + INFLIGHT + queue, prefix + INFLIGHT_SEEN + queue
+        return (self.global_keyprefix + queue, *inflight_keys(self.global_keyprefix, queue))
 
 
 class Transport(redis.Transport):

@@ -5,14 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer
+from tests.conftest import FAST, RedisServer
 from tests.stack import Stack
-
-# Short retries and time limits, so that a fault plays out in seconds.
-FAST = {
-    "TASKYARD_MAX_ATTEMPTS": "3",
-    "TASKYARD_RETRY_BACKOFF_SECONDS": "1",
-}
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pickle
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import redis
 import yaml
 from celery import Celery
@@ -18,16 +17,6 @@ from services.common.jobs.model import Job, JobStatus, encode, new_job_id, utcno
 from tests.jobs import read_job, sample_count, submit, wait_status, with_ledger
 from tests.scrape import wait_for_totals
 from tests.stack import Stack
-
-
-@pytest.fixture(scope="module")
-def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Stack:
-    stack = Stack(redis_server.url, sqlite_url, tmp_path_factory.mktemp("hostile"))
-    try:
-        stack.worker("sample", app="tests.sample_app")
-        yield stack
-    finally:
-        stack.stop()
 
 
 def envelope_of(stack: Stack) -> dict:

@@ -8,27 +8,6 @@ from tests.stack import Stack
 
 
 @pytest.fixture(scope="module")
-def sample_stack(redis_server, sqlite_url, tmp_path_factory) -> Iterator[Stack]:
-    """A worker of test tasks (tests/sample_app.py) on the real base task."""
-    stack = Stack(
-        redis_server.url,
-        sqlite_url,
-        tmp_path_factory.mktemp("sample"),
-        extra_env={
-            "TASKYARD_MAX_ATTEMPTS": "3",
-            "TASKYARD_RETRY_BACKOFF_SECONDS": "1",
-            # A message left in flight by a dead worker is queued again within a sweep or two.
-            "TASKYARD_INFLIGHT_GRACE_SECONDS": "1",
-        },
-    )
-    try:
-        stack.worker("sample", app="tests.sample_app")
-        yield stack
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(scope="module")
 def ingest_stack(redis_server, database_url, tmp_path_factory) -> Iterator[Stack]:
     """The ingest API and a worker, on SQLite and on PostgreSQL."""
     stack = Stack(
@@ -43,7 +22,7 @@ def ingest_stack(redis_server, database_url, tmp_path_factory) -> Iterator[Stack
         },
     )
     try:
-        stack.ingest_url = stack.api("ingest")
+        stack.api("ingest")
         stack.worker("ingest")
         yield stack
     finally:
@@ -63,7 +42,7 @@ def email_stack(redis_server, sqlite_url, smtp_server, tmp_path_factory) -> Iter
         extra_env={"SMTP_URL": smtp_server.url, **EMAIL_ENV},
     )
     try:
-        stack.email_url = stack.api("email")
+        stack.api("email")
         stack.worker("email")
         yield stack
     finally:
@@ -92,8 +71,8 @@ def reports_stack(redis_server, database_url, smtp_server, tmp_path_factory) -> 
         extra_env={"SMTP_URL": smtp_server.url, **REPORTS_ENV},
     )
     try:
-        stack.ingest_url = stack.api("ingest")
-        stack.reports_url = stack.api("reports")
+        stack.api("ingest")
+        stack.api("reports")
         for service in ("ingest", "email", "reports"):
             stack.worker(service)
         stack.beat("reports")

@@ -12,7 +12,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def api(email_stack) -> httpx.Client:
-    with httpx.Client(base_url=email_stack.email_url, timeout=10) as client:
+    with httpx.Client(base_url=email_stack.apis["email"], timeout=10) as client:
         yield client
 
 
@@ -171,7 +171,7 @@ def dying_stack(redis_server, sqlite_url, smtp_server, tmp_path):
         extra_env={"SMTP_URL": smtp_server.url, **EMAIL_ENV},
     )
     try:
-        stack.email_url = stack.api("email")
+        stack.api("email")
         stack.extra_env["TASKYARD_FAILPOINTS"] = "email.after_accept"
         stack.worker("email")
         yield stack
@@ -182,7 +182,7 @@ def dying_stack(redis_server, sqlite_url, smtp_server, tmp_path):
 def test_a_worker_killed_after_the_server_accepted_sends_no_second_copy(
     dying_stack, smtp_server
 ) -> None:
-    with httpx.Client(base_url=dying_stack.email_url, timeout=10) as api:
+    with httpx.Client(base_url=dying_stack.apis["email"], timeout=10) as api:
         view = send(api, welcome())
     assert view["status"] == "succeeded"
     assert view["attempts"] == 2  # the first run died after the 250

@@ -13,7 +13,7 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def api(ingest_stack) -> httpx.Client:
-    with httpx.Client(base_url=ingest_stack.ingest_url, timeout=10) as client:
+    with httpx.Client(base_url=ingest_stack.apis["ingest"], timeout=10) as client:
         yield client
 
 

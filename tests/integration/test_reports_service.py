@@ -40,12 +40,12 @@ def ingest(stack: Stack, client: httpx.Client, rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     response = client.post(
-        f"{stack.ingest_url}/datasets",
+        f"{stack.apis['ingest']}/datasets",
         params={"name": "sales", "columns": "amount:number"},
         content=body.getvalue().encode(),
         headers={**ALPHA, "Content-Type": "text/csv"},
     )
-    view = wait_for_job(client, f"{stack.ingest_url}/datasets/{response.json()['id']}", ALPHA)
+    view = wait_for_job(client, f"{stack.apis['ingest']}/datasets/{response.json()['id']}", ALPHA)
     assert view["status"] == "succeeded"
     return view["id"]
 
@@ -58,17 +58,17 @@ def dataset(reports_stack) -> tuple[str, list[dict]]:
 
 
 def report(stack: Stack, client: httpx.Client, spec: dict, headers=ALPHA) -> httpx.Response:
-    return client.post(f"{stack.reports_url}/", json=spec, headers=headers)
+    return client.post(f"{stack.apis['reports']}/", json=spec, headers=headers)
 
 
 def finished(stack: Stack, client: httpx.Client, response: httpx.Response) -> dict:
     assert response.status_code == 202, response.text
     assert response.headers["Location"] == f"/reports/{response.json()['id']}"
-    return wait_for_job(client, f"{stack.reports_url}/{response.json()['id']}", ALPHA)
+    return wait_for_job(client, f"{stack.apis['reports']}/{response.json()['id']}", ALPHA)
 
 
 def download(stack: Stack, client: httpx.Client, report_id: str) -> httpx.Response:
-    return client.get(f"{stack.reports_url}/{report_id}/download", headers=ALPHA)
+    return client.get(f"{stack.apis['reports']}/{report_id}/download", headers=ALPHA)
 
 
 def test_aggregates_match_what_the_test_computes(reports_stack, client, dataset) -> None:
@@ -170,7 +170,7 @@ def test_notify_sends_the_link_with_the_same_request_id(
         "notify": "boss@example.com",
     }
     response = client.post(
-        f"{reports_stack.reports_url}/", json=spec, headers={**ALPHA, "X-Request-ID": "rpt-77"}
+        f"{reports_stack.apis['reports']}/", json=spec, headers={**ALPHA, "X-Request-ID": "rpt-77"}
     )
     view = finished(reports_stack, client, response)
     email_job = view["notify_job_id"]
@@ -196,7 +196,7 @@ def test_cancelling_mid_run_stops_it_without_a_file(reports_stack, client) -> No
         "metrics": [{"op": "sum", "field": "amount"}],
     }
     response = report(reports_stack, client, spec)
-    url = f"{reports_stack.reports_url}/{response.json()['id']}"
+    url = f"{reports_stack.apis['reports']}/{response.json()['id']}"
 
     def midway() -> bool:
         view = client.get(url, headers=ALPHA).json()
@@ -229,7 +229,7 @@ def test_a_run_at_past_the_visibility_window_fires_once_through_the_beat(
     with redis_client(reports_stack) as client_:
         assert client_.zcard(keys.delayed) == 1  # parked, not on the queue
     view = wait_for_job(
-        client, f"{reports_stack.reports_url}/{response.json()['id']}", ALPHA, timeout=60
+        client, f"{reports_stack.apis['reports']}/{response.json()['id']}", ALPHA, timeout=60
     )
     assert view["status"] == "succeeded"
     assert view["attempts"] == 1
@@ -243,7 +243,7 @@ def test_a_run_at_within_the_window_is_a_countdown(reports_stack, client, datase
     soon = utcnow() + timedelta(seconds=2)
     response = report(reports_stack, client, {**spec, "run_at": soon.isoformat()})
     view = wait_for_job(
-        client, f"{reports_stack.reports_url}/{response.json()['id']}", ALPHA, timeout=30
+        client, f"{reports_stack.apis['reports']}/{response.json()['id']}", ALPHA, timeout=30
     )
     assert view["status"] == "succeeded"
     assert view["started_at"] >= soon.isoformat().replace("+00:00", "Z")[:19]
@@ -265,7 +265,7 @@ def test_a_report_run_twice_stores_one_result_and_sends_one_mail(
         client_.hset(keys.job(view["id"]), "status", "running")
         job = read_job(reports_stack, "reports", view["id"])
         client_.lpush(keys.queue_list, task_message(Celery("t"), keys, job))
-    again = wait_for_job(client, f"{reports_stack.reports_url}/{view['id']}", ALPHA)
+    again = wait_for_job(client, f"{reports_stack.apis['reports']}/{view['id']}", ALPHA)
     assert again["attempts"] == 2
     assert again["notify_job_id"] == view["notify_job_id"]  # the same email job, not a second
     message_id = f"<{view['notify_job_id']}@taskyard.localhost>"

@@ -49,7 +49,7 @@ class AclRedisServer(RedisServer):
     def __init__(self, workdir: Path, aclfile: Path, user: str, password: str) -> None:
         super().__init__(workdir)
         self.process.args += ["--aclfile", str(aclfile)]
-        self.user, self.password = user, password
+        self.aclfile, self.user, self.password = aclfile, user, password
 
     @property
     def url(self) -> str:
@@ -73,23 +73,18 @@ def client(server: AclRedisServer, user: str) -> redis.Redis:
     return redis.Redis.from_url(server.url_for(user), decode_responses=True, socket_timeout=5)
 
 
-def test_the_rendered_file_loads_with_hashes_only_and_the_default_user_off(tmp_path) -> None:
-    aclfile = render_aclfile(tmp_path / "users.acl")
-    server = AclRedisServer(tmp_path, aclfile, EXPORTER, PASSWORDS[EXPORTER]).start()
-    try:
-        cmdline = Path(f"/proc/{server.process.pid}/cmdline").read_text()
-        for secret in PASSWORDS.values():
-            assert secret not in aclfile.read_text()
-            assert secret not in cmdline
-        for user in QUEUES:
-            with client(server, user) as own:
-                assert own.ping()
-        # No retries: redis-py retries a refused login as it would a lost connection.
-        anonymous = redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0))
-        with anonymous, pytest.raises(redis.AuthenticationError):
-            anonymous.ping()
-    finally:
-        server.stop()
+def test_the_rendered_file_loads_with_hashes_only_and_the_default_user_off(server) -> None:
+    cmdline = Path(f"/proc/{server.process.pid}/cmdline").read_text()
+    for secret in (*PASSWORDS.values(), ADMIN_PASSWORD):
+        assert secret not in server.aclfile.read_text()
+        assert secret not in cmdline
+    for user in QUEUES:
+        with client(server, user) as own:
+            assert own.ping()
+    # No retries: redis-py retries a refused login as it would a lost connection.
+    anonymous = redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0))
+    with anonymous, pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
 
 
 def test_every_service_works_fully_as_its_own_user(server, sqlite_url, smtp_server, tmp_path):
@@ -108,10 +103,7 @@ def test_every_service_works_fully_as_its_own_user(server, sqlite_url, smtp_serv
     with redis.Redis.from_url(server.url) as admin:
         admin.acl_log_reset()  # what another test had refused on purpose
     try:
-        for service in QUEUES:
-            stack.api(service)
-            stack.worker(service, concurrency=1)
-        stack.beat("reports")
+        stack.every_service(concurrency=1)
         stack.flower("email")  # one Flower: every service's channels are granted alike
         exporter = stack.queue_exporter(*QUEUES)
         with httpx.Client(base_url=stack.gateway(**stack.apis), timeout=10) as gateway:

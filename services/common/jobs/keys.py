@@ -11,10 +11,13 @@ from dataclasses import dataclass
 FANOUT_PREFIX = "/fanout."
 EVENT_EXCHANGE = "celeryev"
 CONTROL_EXCHANGE = "celery"
-# A message between a worker's pop and kombu's record of it (transport.py), and when a sweep
-# first saw it there; each followed by the queue's name.
-INFLIGHT = "inflight:"
-INFLIGHT_SEEN = "inflight-seen:"
+
+
+def inflight_keys(prefix: str, queue: str) -> tuple[str, str]:
+    """A queue's in-flight list (messages between a worker's pop and kombu's record of them,
+    transport.py) and the hash of when a sweep first saw each there. Also for the transport,
+    which knows its key prefix but not the service."""
+    return f"{prefix}inflight:{queue}", f"{prefix}inflight-seen:{queue}"
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,11 @@ class QueueKeys:
     @property
     def inflight(self) -> str:
         """Messages a worker has popped and kombu has not yet recorded (transport.py)."""
-        return self.prefix + INFLIGHT + self.queue
+        return inflight_keys(self.prefix, self.queue)[0]
 
     @property
     def inflight_seen(self) -> str:
-        return self.prefix + INFLIGHT_SEEN + self.queue
+        return inflight_keys(self.prefix, self.queue)[1]
 
     @property
     def reserved(self) -> str:
