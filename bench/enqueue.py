@@ -33,7 +33,6 @@ def gateway_ratio(gateway: str, key: str, seconds: float, connections: int) -> d
     return {
         "healthz_per_second": health.per_second,
         "submit_per_second": submit.per_second,
-        "errors": health.errors + submit.errors,
         "ratio": submit.per_second / health.per_second,
     }
 
@@ -41,7 +40,8 @@ def gateway_ratio(gateway: str, key: str, seconds: float, connections: int) -> d
 def textbook_ratio(
     ours: str, textbook: str, key: str, seconds: float, connections: int
 ) -> dict[str, Any]:
-    """Our API's submit ÷ a FastAPI endpoint calling .delay(), each straight at its server."""
+    """Our API's submit ÷ a FastAPI endpoint calling .delay(), each straight at its server,
+    each given the same mail as its JSON body (the textbook one checks no key)."""
     auth = {**JSON, "Authorization": f"Bearer {key}"}
     our = wrk(
         f"{ours}/messages",
@@ -51,11 +51,17 @@ def textbook_ratio(
         body=MAIL,
         headers=auth,
     )
-    theirs = wrk(f"{textbook}/jobs", seconds=seconds, connections=connections, method="POST")
+    theirs = wrk(
+        f"{textbook}/jobs",
+        seconds=seconds,
+        connections=connections,
+        method="POST",
+        body=MAIL,
+        headers=JSON,
+    )
     return {
         "ours_per_second": our.per_second,
         "textbook_per_second": theirs.per_second,
-        "errors": our.errors + theirs.errors,
         "ratio": our.per_second / theirs.per_second,
     }
 
@@ -75,13 +81,11 @@ async def _rate(submit: Callable[[], Awaitable[object]], seconds: float, concurr
     return done / (time.monotonic() - started)
 
 
-async def _peer_ratio(
-    redis_url: str, port: int, seconds: float, concurrency: int
-) -> dict[str, Any]:
+async def _peer_ratio(redis_url: str, seconds: float, concurrency: int) -> dict[str, Any]:
     settings = Settings(REDIS_URL=redis_url, max_backlog=0, key_namespace="peer")
     client = async_client(settings)
     ledger = ledger_for(client, settings, "bench")
-    pool = await create_pool(RedisSettings(port=port))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
     try:
         ours = await _rate(
             lambda: ledger.submit(Submission(task="bench.noop", tenant="bench", body_hash="")),
@@ -95,6 +99,6 @@ async def _peer_ratio(
     return {"ours_per_second": ours, "arq_per_second": arq, "ratio": ours / arq}
 
 
-def peer_ratio(redis_url: str, port: int, seconds: float, concurrency: int) -> dict[str, Any]:
+def peer_ratio(redis_url: str, seconds: float, concurrency: int) -> dict[str, Any]:
     """Our submit path ÷ arq's enqueue_job, same Redis, same concurrency, one process each."""
-    return asyncio.run(_peer_ratio(redis_url, port, seconds, concurrency))
+    return asyncio.run(_peer_ratio(redis_url, seconds, concurrency))

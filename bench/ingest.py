@@ -14,18 +14,15 @@ import csv
 import io
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
 import httpx
 from sqlalchemy import MetaData, insert
 
+from bench.workload import timed_job
 from services.common.db import create_data_engine
 from services.ingest import store
 
-# Seconds between status polls: the time is the worker's `finished_at`, so polling seldom
-# costs no precision and leaves the CPU to the worker.
-POLL = 0.25
 COLUMNS = "id:integer,name,city,amount:number"
 CITIES = ("Lisbon", "Oslo", "Lyon", "Porto", "Turin", "Graz", "Ghent", "Malmo", "Split", "Cork")
 
@@ -51,17 +48,6 @@ def csv_body(rows: list[dict[str, Any]]) -> bytes:
     return text.getvalue().encode()
 
 
-def finished(client: httpx.Client, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    """A job's view once it is no longer queued or running."""
-    deadline = time.monotonic() + 1800
-    while time.monotonic() < deadline:
-        view: dict[str, Any] = client.get(path, headers=headers).raise_for_status().json()
-        if view["status"] not in ("queued", "running"):
-            return view
-        time.sleep(POLL)
-    raise TimeoutError(f"{path} did not finish")
-
-
 def through_taskyard(api: str, key: str, rows: list[dict[str, Any]]) -> tuple[float, str]:
     """Seconds from the POST to the worker's `finished_at`, and the dataset's id; ``api`` is an
     ingest API's URL (or the gateway's with /ingest, if its upload limit lets the body in)."""
@@ -76,10 +62,10 @@ def through_taskyard(api: str, key: str, rows: list[dict[str, Any]]) -> tuple[fl
             headers={**headers, "Content-Type": "text/csv"},
         )
         answer.raise_for_status()
-        view = finished(client, f"/datasets/{answer.json()['id']}", headers)
-    if view["status"] != "succeeded" or view["counts"]["accepted"] != len(rows):
-        raise RuntimeError(f"the bench dataset did not load: {view}")
-    return datetime.fromisoformat(view["finished_at"]).timestamp() - started, view["id"]
+        seconds, view = timed_job(client, started, f"/datasets/{answer.json()['id']}", headers)
+    if view["counts"]["accepted"] != len(rows):
+        raise RuntimeError(f"the bench dataset did not load every row: {view}")
+    return seconds, view["id"]
 
 
 def direct_insert(database_url: str, rows: list[dict[str, Any]]) -> float:
@@ -113,7 +99,6 @@ def ingest_ratio(api: str, key: str, database_url: str, rows: int) -> dict[str, 
         engine.dispose()
     ours = rows / seconds
     return {
-        "rows": rows,
         "ours_rows_per_second": ours,
         "direct_rows_per_second": direct,
         "ratio": ours / direct,

@@ -3,11 +3,10 @@ round trip. The job's finish time is the worker's clock, which is this machine's
 
 import statistics
 import time
-from datetime import datetime
 
 import httpx
 
-from tests.processes import wait_until
+from bench.workload import timed_job
 
 RECORD = {"name": "ping", "records": [{"n": 1}]}
 
@@ -23,26 +22,16 @@ def latency_ratio(gateway: str, key: str, jobs: int, per_second: float) -> dict[
     health: list[float] = []
     with httpx.Client(base_url=gateway, timeout=10) as client:
         for _ in range(jobs):
-            tick = time.time()
+            turn = time.time()
             client.get("/ingest/healthz").raise_for_status()
-            health.append(time.time() - tick)
+            health.append(time.time() - turn)
             tick = time.time()
             answer = client.post("/ingest/datasets", json=RECORD, headers=headers)
             answer.raise_for_status()
             sent[answer.headers["Location"]] = tick
-            time.sleep(max(0.0, 1 / per_second - (time.time() - tick)))
+            time.sleep(max(0.0, 1 / per_second - (time.time() - turn)))
 
-        finished: dict[str, float] = {}
-
-        def all_finished() -> bool:
-            for location in set(sent) - set(finished):
-                view = client.get(location, headers=headers).json()
-                if view["status"] == "succeeded":
-                    finished[location] = datetime.fromisoformat(view["finished_at"]).timestamp()
-            return len(finished) == len(sent)
-
-        wait_until(all_finished, timeout=120, what="every job to succeed")
-    took = [finished[location] - sent[location] for location in sent]
+        took = [timed_job(client, tick, location, headers)[0] for location, tick in sent.items()]
     p50, p99 = _percentiles(took)
     h50, h99 = _percentiles(health)
     return {

@@ -2,6 +2,7 @@
 Celery app with the defaults of Celery's own tutorial."""
 
 import os
+from typing import Any
 
 import redis
 from celery import Celery
@@ -11,7 +12,7 @@ app = Celery("textbook", broker=os.environ.get("REDIS_URL", "redis://127.0.0.1:6
 
 
 @app.task(name="textbook.noop")
-def noop() -> None:
+def noop(body: dict[str, Any] | None = None) -> None:
     return None
 
 
@@ -25,5 +26,5 @@ api = FastAPI()
 
 
 @api.post("/jobs", status_code=202)
-def submit() -> dict[str, str]:
-    return {"id": noop.delay().id}
+def submit(body: dict[str, Any]) -> dict[str, str]:
+    return {"id": noop.delay(body).id}
