@@ -208,3 +208,17 @@ def wait_for_job(
 
     wait_until(finished, timeout=timeout, what=f"{url} to finish", interval=interval)
     return seen
+
+
+def wait_for_flower_to_count_a_mail(gateway: httpx.Client, flower: str) -> None:
+    """Mail through ``gateway`` until email's Flower counts one sent: workers send task events
+    only once a Flower has asked for them (celery.py), which it does every few seconds."""
+    metrics = f"{flower}/flower/email/metrics"
+    mail = {"to": ["flo@example.com"], "template": "welcome", "variables": {"name": "Flo"}}
+
+    def counted() -> bool:
+        sent = gateway.post("/email/messages", json=mail, headers=ALPHA)
+        wait_for_job(gateway, sent.headers["Location"], ALPHA)
+        return 'type="task-succeeded"' in httpx.get(metrics, timeout=10).text
+
+    wait_until(counted, timeout=60, what="email's Flower to count a mail sent", interval=1)

@@ -75,9 +75,10 @@ def celery_config(keys: QueueKeys, settings: Settings) -> dict[str, Any]:
         # Ack after the work, and requeue a task whose worker child died (celery#1628).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # Reserved messages hide in the global unacked hash: reserve one at a time.
-        "worker_prefetch_multiplier": 1,
-        "worker_disable_prefetch": True,
+        # Reserved messages hide in the global unacked hash: one at a time, unless the
+        # service's jobs are short (settings.worker_prefetch).
+        "worker_prefetch_multiplier": settings.worker_prefetch,
+        "worker_disable_prefetch": settings.worker_prefetch == 1,
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": settings.task_soft_time_limit,
         # Pickle executes code (CVE-2021-23727): JSON only, in and out.
@@ -90,12 +91,16 @@ def celery_config(keys: QueueKeys, settings: Settings) -> dict[str, Any]:
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # Prefork, minus a crash when the broker returns while such a process is reaped (pool.py).
+        "worker_pool": "services.common.pool:TaskPool",
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
         "worker_max_memory_per_child": settings.worker_max_memory_per_child_kib,
         "worker_soft_shutdown_timeout": settings.worker_soft_shutdown_timeout,
         "worker_enable_soft_shutdown_on_idle": True,
         "worker_hijack_root_logger": False,
-        "worker_send_task_events": True,
+        # Three publishes per job, for Flower alone: off unless a Flower asks for them (it
+        # sends enable_events every few seconds while it runs).
+        "worker_send_task_events": False,
         "enable_utc": True,
         "timezone": "UTC",
     }

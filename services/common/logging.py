@@ -32,6 +32,8 @@ def configure_logging(service: str, *, log_format: str = "auto", level: str = "I
     )
     structlog.configure(
         processors=[
+            # Before any work is done on a line the level would drop anyway.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,

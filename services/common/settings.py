@@ -44,7 +44,13 @@ class Settings(BaseSettings):
     # Whole seconds: the jitter is drawn with randrange.
     retry_backoff_seconds: int = 2
     retry_backoff_max_seconds: int = 300
-    worker_max_tasks_per_child: int = 1000
+    # Messages each pool process holds, its running one included. 1 takes a message only
+    # when a process is free: nothing waits behind a long job, and the queue's list (what KEDA
+    # reads) is the whole backlog. 2 lets a queue of short jobs fetch the next one while one
+    # runs (services/email/settings.py).
+    worker_prefetch: int = Field(1, ge=1)
+    # A process is replaced after this many tasks; the memory cap below catches leaks sooner.
+    worker_max_tasks_per_child: int = 10_000
     worker_max_memory_per_child_kib: int = 512_000
     worker_soft_shutdown_timeout: float = 30.0
     worker_heartbeat_file: str = ""

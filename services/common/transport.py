@@ -19,7 +19,8 @@ Selected with Celery's ``broker_transport`` setting; the broker URL stays ``redi
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from queue import Empty
 from time import monotonic
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import structlog
 from kombu.transport import redis
 from kombu.utils.json import loads
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.common.jobs.keys import inflight_keys
 from services.common.metrics import TASKS_REJECTED
@@ -105,6 +107,26 @@ def _drop(queue: str, reason: str) -> None:
 class QoS(redis.QoS):
     channel: "Channel"
 
+    def restore_unacked_once(self, stderr: Any = None) -> None:
+        # Run as the channel closes, after a broker loss too (Celery collects the dead
+        # connection, which can stop halfway, then closes it): a connection error here would
+        # stop the worker. The messages are still in the unacked hash: the visibility timeout
+        # delivers them again.
+        try:
+            super().restore_unacked_once(stderr)
+        except self.channel.connection_errors as exc:
+            log.warning("reserved messages left to the visibility timeout", error=repr(exc))
+
+    @contextmanager
+    def pipe_or_acquire(self, pipe: Any = None, client: Any = None) -> Iterator[Any]:
+        with super().pipe_or_acquire(pipe, client) as acquired:
+            # The pipeline kombu records a delivery with (append) also takes the message out
+            # of the in-flight list: one transaction, one round trip fewer per job.
+            recorded = self.channel.take_popped()
+            if recorded is not None:
+                acquired.lrem(*recorded)
+            yield acquired
+
     def restore_visible(self, *args: Any, **kwargs: Any) -> None:
         self.channel.restore_inflight()
         super().restore_visible(*args, **kwargs)
@@ -115,7 +137,12 @@ class Channel(redis.Channel):
     inflight_grace = 30.0
     from_transport_options = (*redis.Channel.from_transport_options, "inflight_grace")
     _popping = ""
+    # The in-flight list and the message just popped into it, until kombu records it.
+    _popped: tuple[str, int, bytes] | None = None
+    _pooled: Any = None  # the client conn_or_acquire hands out
     # kombu's own, left out of its type stubs (celery-types).
+    connection: Any
+    _create_client: Callable[[], Any]
     _queue_cycle: Any
     connection_errors: tuple[type[Exception], ...]
     _flush_brpop_reauth: Callable[[], None]
@@ -142,14 +169,19 @@ class Channel(redis.Channel):
             if item is None:
                 raise Empty()
             self._queue_cycle.rotate(queue)
+            self._popped = (self._keys(queue)[1], 1, item)
             try:
                 envelope = loads(item)
             except ValueError:  # not JSON, or not even UTF-8
                 _drop(queue, "not JSON")
             else:
                 self.connection._deliver(envelope, queue)
-            # Recorded as unacknowledged, or dropped: either way no longer in flight.
-            self.client.lrem(self._keys(queue)[1], 1, item)
+            finally:
+                # Still here when kombu did not record it: dropped, or the delivery failed
+                # (the message then stays in flight for the sweep).
+                unrecorded = self.take_popped()
+            if unrecorded is not None:  # dropped: no longer in flight either
+                self.client.lrem(*unrecorded)
             return True
         finally:
             self._in_poll = None
@@ -163,6 +195,28 @@ class Channel(redis.Channel):
         if self.exchange_types is None:
             return [routing_key]
         return list(super()._lookup(exchange, routing_key, default))
+
+    def take_popped(self) -> tuple[str, int, bytes] | None:
+        popped, self._popped = self._popped, None
+        return popped
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        with super().conn_or_acquire(client or self._pooled_client()) as acquired:
+            yield acquired
+
+    def _pooled_client(self) -> Any:
+        # After a broker loss, a job handed back or a restore at close can still run through
+        # the closed channel, which has no transport left: kombu then fails with an
+        # AttributeError that stops the worker. As a connection error it is logged instead,
+        # and the message waits in the unacked hash for the visibility timeout.
+        if self.connection is None or self.connection.client is None:
+            raise RedisConnectionError("the channel was closed with its broker connection")
+        # kombu builds a client object (and its table of reply callbacks) for every delivery
+        # and every ack; one over the same pool serves them all.
+        if self._pooled is None or self._pooled.connection_pool is not self.pool:
+            self._pooled = self._create_client()
+        return self._pooled
 
     def restore_inflight(self) -> int:
         """Put back the messages workers popped and never recorded; how many."""

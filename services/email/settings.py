@@ -12,5 +12,7 @@ class EmailSettings(Settings):
     email_sender: str = "no-reply@taskyard.localhost"
     email_max_recipients: int = 50
     email_smtp_timeout: float = 10.0
+    # A send takes milliseconds to a second: each process fetches the next while one runs.
+    worker_prefetch: int = 2
     # Sends per second to one recipient domain, across every worker replica.
     email_domain_rate: float = 5.0

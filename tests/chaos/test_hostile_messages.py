@@ -103,6 +103,9 @@ def test_hostile_messages_never_run_and_the_worker_keeps_consuming(sample_stack,
 
     good = submit(sample_stack, "sample.count")
     assert wait_status(sample_stack, "sample", good.id, JobStatus.succeeded).result == {"runs": 1}
+    # Dropped or refused, none is left in flight for the sweep to put back.
+    with redis.Redis.from_url(sample_stack.redis_url) as client:
+        assert client.llen(QueueKeys(sample_stack.namespace, "sample").inflight) == 0
 
 
 def test_a_message_for_an_unknown_task_fails_its_job_into_the_dead_letters(sample_stack) -> None:

@@ -25,6 +25,7 @@ from tests.stack import (
     QUEUES,
     Stack,
     upload_dataset,
+    wait_for_flower_to_count_a_mail,
     wait_for_job,
 )
 
@@ -170,6 +171,12 @@ def test_flower_is_only_for_admin_keys(gateway: httpx.Client) -> None:
     index = gateway.get("/flower", headers=OPS)
     assert index.status_code in (301, 302, 307, 308)
     assert index.headers["Location"].endswith("/flower/ingest/")
+
+
+def test_flower_turns_on_the_task_events_workers_keep_off(
+    gateway: httpx.Client, e2e_stack: Stack
+) -> None:
+    wait_for_flower_to_count_a_mail(gateway, e2e_stack.flowers["email"])
 
 
 def test_one_request_id_runs_through_every_log_line(

@@ -4,14 +4,19 @@ Hostile messages, the transport's other half, are in tests/chaos/test_hostile_me
 """
 
 import json
+import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import redis
+from kombu import Connection, Exchange, Queue
+from kombu.message import Message
 
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.model import JobStatus, utcnow
-from services.common.transport import SWEEP
+from services.common.transport import SWEEP, Transport
 from tests.jobs import sample_count, submit, wait_status
 
 
@@ -68,3 +73,43 @@ def test_a_message_whose_worker_died_between_pop_and_record_runs_after_the_grace
 
     assert wait_status(sample_stack, "sample", job.id, JobStatus.succeeded).attempts == 1
     assert sample_count(sample_stack, job.id) == 1
+
+
+@contextmanager
+def reserved_message(redis_server, keys: QueueKeys) -> Iterator[tuple[Connection, Message]]:
+    """A message taken from its queue by kombu and recorded as unacknowledged."""
+    options = {"global_keyprefix": keys.prefix}
+    with Connection(redis_server.url, transport=Transport, transport_options=options) as broker:
+        queue = Queue(keys.queue, Exchange(keys.queue, type="direct"), routing_key=keys.queue)
+        broker.Producer().publish({"n": 1}, routing_key=keys.queue, declare=[queue])
+        message = broker.default_channel.basic_get(keys.queue, no_ack=False)
+        assert message is not None
+        yield broker, message
+
+
+def test_a_channel_closed_after_its_connection_was_collected_leaves_its_messages_reserved(
+    redis_server,
+) -> None:
+    keys = QueueKeys(f"t{uuid.uuid4().hex[:8]}", "sample")
+    with reserved_message(redis_server, keys) as (_, message):
+        # What Celery's collect of a connection lost mid-close leaves: a transport without
+        # its connection details, which kombu's restore at close needs.
+        message.channel.connection.client = None
+        message.channel.close()  # no longer an error that stops the worker
+    with redis_server.client() as client:
+        assert client.hlen(keys.reserved) == 1  # the visibility timeout delivers it again
+
+
+def test_a_job_handed_back_through_a_closed_channel_waits_for_the_visibility_timeout(
+    redis_server,
+) -> None:
+    keys = QueueKeys(f"t{uuid.uuid4().hex[:8]}", "sample")
+    with reserved_message(redis_server, keys) as (broker, message):
+        broker.release()  # the consumer's reconnect after a broker loss
+        # Closed while the broker was down, the channel is left without a pool as well.
+        message.channel._pool = None
+        # As Celery hands a job back: a connection error is logged, anything else stops it.
+        message.reject_log_error(logging.getLogger(), broker.connection_errors, requeue=True)
+    with redis_server.client() as client:
+        # Back in the queue (restored as the channel closed) or reserved: once, either way.
+        assert client.llen(keys.queue_list) + client.hlen(keys.reserved) == 1

@@ -24,7 +24,14 @@ from services.reports import RELEASE_DUE
 from tests.conftest import RedisServer
 from tests.processes import REPO, Process, wait_until
 from tests.scrape import samples, total
-from tests.stack import ALPHA, QUEUES, Stack, upload_dataset, wait_for_job
+from tests.stack import (
+    ALPHA,
+    QUEUES,
+    Stack,
+    upload_dataset,
+    wait_for_flower_to_count_a_mail,
+    wait_for_job,
+)
 
 NAMESPACE = f"t{uuid.uuid4().hex[:8]}"
 PASSWORDS = {user: secrets.token_hex(16) for user in (*QUEUES, EXPORTER)}
@@ -108,7 +115,7 @@ def test_every_service_works_fully_as_its_own_user(server, sqlite_url, smtp_serv
         exporter = stack.queue_exporter(*QUEUES)
         with httpx.Client(base_url=stack.gateway(**stack.apis), timeout=10) as gateway:
             _drive_every_service(gateway, smtp_server)
-        _flower_sees_tasks_and_workers(stack, "email")
+            _flower_sees_tasks_and_workers(stack, "email", gateway)
         _exporter_counts_every_queue(exporter)
         # The beat's tick reached the reports worker through the reports queue.
         ticks = stack.worker_metrics["reports"]
@@ -146,15 +153,17 @@ def _drive_every_service(gateway: httpx.Client, smtp_server) -> None:
     assert gateway.delete(yearly.headers["Location"], headers=ALPHA).status_code == 204
 
 
-def _flower_sees_tasks_and_workers(stack: Stack, service: str) -> None:
-    """Task events reach Flower over the events channel; the workers Flower lists are those
-    that answered its inspect, sent over the remote-control channel."""
+def _flower_sees_tasks_and_workers(stack: Stack, service: str, gateway: httpx.Client) -> None:
+    """Flower's call for task events reaches the workers over the remote-control channel, the
+    events reach Flower over the events channel; the workers Flower lists are those that
+    answered its inspect."""
     api = f"{stack.flowers[service]}/flower/{service}/api"
 
     def answer(path: str, **params: int) -> dict:
         return dict(httpx.get(f"{api}/{path}", params=params, timeout=10).json())
 
-    wait_until(lambda: bool(answer("tasks")), timeout=15, what=f"{service}'s Flower to see tasks")
+    wait_for_flower_to_count_a_mail(gateway, stack.flowers[service])
+    assert answer("tasks")
     wait_until(
         lambda: any(name.startswith(f"{service}-worker-") for name in answer("workers", refresh=1)),
         timeout=15,

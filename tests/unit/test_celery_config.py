@@ -3,6 +3,7 @@
 from services.common.celery import celery_config, create_celery_app
 from services.common.jobs.keys import QueueKeys
 from services.common.settings import Settings
+from services.email.settings import EmailSettings
 
 
 def config() -> dict:
@@ -41,6 +42,13 @@ def test_late_acks_no_prefetch_json_only_and_socket_timeouts() -> None:
     options = conf["broker_transport_options"]
     assert options["socket_timeout"] > 0
     assert options["socket_connect_timeout"] > 0
+
+
+def test_short_jobs_fetch_one_ahead_and_task_events_wait_for_flower() -> None:
+    assert EmailSettings().worker_prefetch == 2
+    conf = celery_config(QueueKeys("taskyard", "email"), EmailSettings())
+    assert (conf["worker_prefetch_multiplier"], conf["worker_disable_prefetch"]) == (2, False)
+    assert conf["worker_send_task_events"] is False
 
 
 def test_a_pop_that_loses_nothing_and_a_restore_on_every_tick() -> None:

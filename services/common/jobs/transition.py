@@ -3,7 +3,8 @@
 One Lua script so that "only if still running" holds against a concurrent cancel: a worker
 never overwrites a cancellation, and a cancel never reopens a finished job. The same script
 keeps the queue's status counts (keys.status_counts): open statuses are counted up and down,
-finished ones only up, since finished records expire.
+finished ones only up, since finished records expire. Asked to, it returns the record as
+changed, which saves a worker starting a job a second round trip.
 """
 
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ SCRIPT = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {0, false} end
 if not string.find(ARGV[1], ',' .. status .. ',', 1, true) then return {0, status} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 if ARGV[2] ~= '' then redis.call('HINCRBY', KEYS[1], ARGV[2], 1) end
 if ARGV[3] ~= '0' then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 if ARGV[5] ~= '' and ARGV[5] ~= status then
@@ -25,6 +26,7 @@ if ARGV[5] ~= '' and ARGV[5] ~= status then
   redis.call('HINCRBY', KEYS[2], ARGV[5], 1)
 end
 if KEYS[3] then redis.call('ZADD', KEYS[3], ARGV[4], redis.call('HGET', KEYS[1], 'id')) end
+if ARGV[6] == '1' then return {1, status, redis.call('HGETALL', KEYS[1])} end
 return {1, status}
 """
 
@@ -33,6 +35,8 @@ return {1, status}
 class Outcome:
     applied: bool
     previous: JobStatus | None
+    # The record after the change, when asked for and applied.
+    record: dict[str, str] | None = None
 
 
 def script_args(
@@ -42,11 +46,13 @@ def script_args(
     increment: str = "",
     expire_seconds: int = 0,
     score: float = 0.0,
+    return_record: bool = False,
 ) -> list[str]:
     pairs = [item for pair in encode(fields).items() for item in pair]
     allowed_list = "," + ",".join(allowed) + ","
     new_status = str(fields.get("status", ""))
-    return [allowed_list, increment, str(expire_seconds), repr(score), new_status, *pairs]
+    flag = "1" if return_record else ""
+    return [allowed_list, increment, str(expire_seconds), repr(score), new_status, flag, *pairs]
 
 
 def script_keys(keys: QueueKeys, job_id: str, dead_letter: bool = False) -> list[str]:
@@ -54,6 +60,7 @@ def script_keys(keys: QueueKeys, job_id: str, dead_letter: bool = False) -> list
 
 
 def outcome(reply: list[Any]) -> Outcome:
-    applied, previous = reply
+    applied, previous, *changed = reply
     status = previous.decode() if isinstance(previous, bytes) else previous
-    return Outcome(applied=bool(applied), previous=JobStatus(status) if status else None)
+    record = dict(zip(changed[0][::2], changed[0][1::2], strict=True)) if changed else None
+    return Outcome(bool(applied), JobStatus(status) if status else None, record)

@@ -36,8 +36,9 @@ class WorkerLedger:
             _OPEN,
             {"status": JobStatus.running, "started_at": now, "updated_at": now},
             increment="attempts",
+            return_record=True,
         )
-        return self.get(job_id) if result.applied else None
+        return decode(result.record) if result.record else None
 
     def progress(self, job_id: str, fraction: float) -> Outcome:
         fields = {"progress": round(min(max(fraction, 0.0), 1.0), 4), "updated_at": utcnow()}
@@ -105,6 +106,7 @@ class WorkerLedger:
         increment: str = "",
         expire: int = 0,
         dead_letter: bool = False,
+        return_record: bool = False,
     ) -> Outcome:
         keys = script_keys(self.keys, job_id, dead_letter)
         args = script_args(
@@ -113,6 +115,7 @@ class WorkerLedger:
             increment=increment,
             expire_seconds=expire,
             score=utcnow().timestamp(),
+            return_record=return_record,
         )
         return outcome(self._transition(keys=keys, args=args))
 
