@@ -28,9 +28,9 @@ FULL = os.environ.get("BENCH_FULL") == "1"
 SIZES = {
     "seconds": 10 if FULL else 5,
     "connections": 16,
-    "drain_jobs": 20_000 if FULL else 2_000,
+    "drain_jobs": 20_000 if FULL else 4_000,
     "latency_jobs": 500 if FULL else 100,
-    "mail_messages": 2_000 if FULL else 300,
+    "mail_messages": 5_000 if FULL else 1_000,
     "queued_jobs": 1_000_000 if FULL else 50_000,
     "ingest_rows": 1_000_000 if FULL else 100_000,
     "report_rows": 1_000_000 if FULL else 100_000,
@@ -119,10 +119,8 @@ def measure(workdir: Path, postgres_url: str) -> dict[str, Any]:
         )
         sending = stack(redis, workdir, SMTP_URL=sink.url, TASKYARD_EMAIL_DOMAIN_RATE="1000000")
         running.callback(sending.stop)
-        sending.worker("email")
-        figures["email"] = mail.mail_ratio(
-            sending.api("email"), KEY, redis.url, sending.namespace, sink, SIZES["mail_messages"]
-        )
+        sending.api("email")
+        figures["email"] = mail.mail_ratio(sending, KEY, sink, SIZES["mail_messages"])
         figures |= data_figures(redis, workdir, "sqlite", f"sqlite:///{workdir / 'data.db'}")
         figures |= data_figures(redis, workdir, "postgresql", postgres_url)
         # Last: it leaves its queue, up to a million jobs, in Redis.
