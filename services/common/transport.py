@@ -142,6 +142,7 @@ class Channel(redis.Channel):
     _pooled: Any = None  # the client conn_or_acquire hands out
     # kombu's own, left out of its type stubs (celery-types).
     connection: Any
+    _pool: Any
     _create_client: Callable[[], Any]
     _queue_cycle: Any
     connection_errors: tuple[type[Exception], ...]
@@ -207,10 +208,11 @@ class Channel(redis.Channel):
 
     def _pooled_client(self) -> Any:
         # After a broker loss, a job handed back or a restore at close can still run through
-        # the closed channel, which has no transport left: kombu then fails with an
+        # the closed channel. Without a pool and a transport to make one, kombu fails with an
         # AttributeError that stops the worker. As a connection error it is logged instead,
         # and the message waits in the unacked hash for the visibility timeout.
-        if self.connection is None or self.connection.client is None:
+        detached = self.connection is None or self.connection.client is None
+        if self._pool is None and detached:
             raise RedisConnectionError("the channel was closed with its broker connection")
         # kombu builds a client object (and its table of reply callbacks) for every delivery
         # and every ack; one over the same pool serves them all.
