@@ -13,6 +13,6 @@ class EmailSettings(Settings):
     email_max_recipients: int = 50
     email_smtp_timeout: float = 10.0
     # A send takes milliseconds to a second: each process fetches the next while one runs.
-    worker_prefetch: int = 2
+    worker_prefetch: int = Field(2, ge=1)
     # Sends per second to one recipient domain, across every worker replica.
     email_domain_rate: float = 5.0

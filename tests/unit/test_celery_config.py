@@ -1,7 +1,12 @@
 """The hardened defaults, one assertion per known way to lose or repeat work (REFERENCE.md)."""
 
+import pytest
+from celery.concurrency import get_implementation
+from pydantic import ValidationError
+
 from services.common.celery import celery_config, create_celery_app
 from services.common.jobs.keys import QueueKeys
+from services.common.pool import TaskPool
 from services.common.settings import Settings
 from services.email.settings import EmailSettings
 
@@ -46,6 +51,8 @@ def test_late_acks_no_prefetch_json_only_and_socket_timeouts() -> None:
 
 def test_short_jobs_fetch_one_ahead_and_task_events_wait_for_flower() -> None:
     assert EmailSettings().worker_prefetch == 2
+    with pytest.raises(ValidationError):  # 0 would make Celery fetch without limit
+        EmailSettings(worker_prefetch=0)
     conf = celery_config(QueueKeys("taskyard", "email"), EmailSettings())
     assert (conf["worker_prefetch_multiplier"], conf["worker_disable_prefetch"]) == (2, False)
     assert conf["worker_send_task_events"] is False
@@ -61,5 +68,6 @@ def test_a_pop_that_loses_nothing_and_a_restore_on_every_tick() -> None:
 def test_the_app_applies_the_config_and_its_tasks_are_job_tasks() -> None:
     app = create_celery_app("ingest", Settings())
     assert app.conf.task_acks_late is True
+    assert get_implementation(app.conf.worker_pool) is TaskPool  # the pool of pool.py
     assert app.conf.broker_transport_options["global_keyprefix"] == "taskyard:ingest:"
     assert app.Task.keys == QueueKeys("taskyard", "ingest")
