@@ -1,11 +1,11 @@
 """Jobs on a test stack's ledger, straight through Redis: submit, read, wait."""
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis
-from celery import Celery
 
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
@@ -24,12 +24,9 @@ def with_ledger(stack: Stack, service: str, action: Callable[[Ledger], Awaitable
     async def go() -> T:
         client = async_client(Settings(REDIS_URL=stack.redis_url))
         keys = QueueKeys(stack.namespace, service)
-        celery_app = Celery("tests", set_as_current=False)
         try:
             return await action(
-                Ledger(
-                    client, keys, celery_app, idempotency_ttl=60, finished_ttl=60, max_countdown=600
-                )
+                Ledger(client, keys, idempotency_ttl=60, finished_ttl=60, max_countdown=600)
             )
         finally:
             await client.aclose()
@@ -61,3 +58,9 @@ def sample_count(stack: Stack, job_id: str, what: str = "runs") -> int:
     """How often tests/sample_app.py's tasks ran ("runs") or completed ("done") a job."""
     with redis.Redis.from_url(stack.redis_url, decode_responses=True) as client:
         return int(client.get(f"{stack.namespace}:sample-test:{what}:{job_id}") or 0)
+
+
+def logged(log: str, event: str, job_id: str) -> bool:
+    """Whether a worker's JSON log has ``event`` for ``job_id``."""
+    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
+    return any(line["event"] == event and line.get("job_id") == job_id for line in lines)

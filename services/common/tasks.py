@@ -42,14 +42,23 @@ class PoisonJob(Exception):
     """Every attempt of the job killed its worker; it is dead-lettered instead of run again."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class JobContext:
     job: Job
     report_progress: Callable[[float], None]
+    record_success: Callable[[dict[str, Any] | None], None]
+    succeeded: bool = False
 
     def progress(self, fraction: float) -> None:
         """Record progress; raises JobCancelled when the job was cancelled meanwhile."""
         self.report_progress(fraction)
+
+    def succeed(self, result: dict[str, Any] | None) -> None:
+        """Mark the job succeeded now, for a task whose effect cannot be taken back (a mail
+        the server accepted): from this write on, no failure and no redelivery runs it again.
+        What the task returns afterwards is not recorded."""
+        self.record_success(result)
+        self.succeeded = True
 
 
 class JobTask(Task):  # type: ignore[type-arg]
@@ -84,7 +93,11 @@ class JobTask(Task):  # type: ignore[type-arg]
             log.warning("job dead-lettered", error=error)
             raise PoisonJob(error)
         log.info("job started", attempt=job.attempts)
-        context = JobContext(job=job, report_progress=lambda f: self._report(job_id, f))
+        context = JobContext(
+            job=job,
+            report_progress=lambda fraction: self._report(job_id, fraction),
+            record_success=lambda result: self._succeed(job_id, result),
+        )
         try:
             result = self.run(context)
         except JobCancelled:
@@ -101,14 +114,18 @@ class JobTask(Task):  # type: ignore[type-arg]
         except Exception as exc:
             self.ledger.fail(job_id, _describe(exc), dead_letter=True)
             raise
-        self.ledger.succeed(job_id, result)
-        log.info("job succeeded")
+        if not context.succeeded:
+            self._succeed(job_id, result)
         return None
 
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Also called in the worker's main process when a hard time limit kills the child:
         the job must not stay "running" forever. A no-op for jobs __call__ already failed."""
         self.ledger.fail(task_id, _describe(exc), dead_letter=True)
+
+    def _succeed(self, job_id: str, result: dict[str, Any] | None) -> None:
+        self.ledger.succeed(job_id, result)
+        log.info("job succeeded")
 
     def _report(self, job_id: str, fraction: float) -> None:
         if self.ledger.progress(job_id, fraction).previous is JobStatus.cancelled:
@@ -127,7 +144,7 @@ class JobTask(Task):  # type: ignore[type-arg]
         )
         # The next attempt's message and the job's new status are one transaction, so a
         # failed publish can never leave the job "queued" with no message behind it.
-        message = task_message(self.app, self.keys, job, countdown=countdown, retries=job.attempts)
+        message = task_message(self.keys, job, countdown=countdown, retries=job.attempts)
         self.ledger.retry_later(job.id, _describe(exc), message)
         log.info("job will be retried", attempt=job.attempts, countdown=countdown, error=str(exc))
         # Tells Celery (its events and metrics) this was a retry; the message is already queued.

@@ -14,5 +14,6 @@ class EmailSettings(Settings):
     email_smtp_timeout: float = 10.0
     # A send takes milliseconds to a second: each process fetches the next while one runs.
     worker_prefetch: int = Field(2, ge=1)
-    # Sends per second to one recipient domain, across every worker replica.
-    email_domain_rate: float = 5.0
+    # Sends per second to one recipient domain, across every worker replica; 0 for no limit
+    # (a relay that paces its own deliveries).
+    email_domain_rate: float = Field(5.0, ge=0)

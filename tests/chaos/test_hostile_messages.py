@@ -9,7 +9,6 @@ from pathlib import Path
 
 import redis
 import yaml
-from celery import Celery
 
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
@@ -25,7 +24,7 @@ def envelope_of(stack: Stack) -> dict:
     job = Job(id=new_job_id(), task="sample.count", tenant="alpha", created_at=now, updated_at=now)
     with redis.Redis.from_url(stack.redis_url) as client:
         client.hset(keys(stack).job(job.id), mapping=encode(job.model_dump()))
-    return json.loads(task_message(Celery("t", set_as_current=False), keys(stack), job))
+    return json.loads(task_message(keys(stack), job))
 
 
 def keys(stack: Stack) -> QueueKeys:

@@ -1,14 +1,11 @@
 """The base task in a real prefork worker: retries, dead letters, replays, cancels, redelivery."""
 
-import json
-
 import redis
-from celery import Celery
 
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
 from services.common.jobs.model import Job, JobStatus
-from tests.jobs import read_job, submit, wait_status, with_ledger
+from tests.jobs import logged, read_job, submit, wait_status, with_ledger
 from tests.jobs import sample_count as runs
 from tests.processes import wait_until
 from tests.stack import Stack
@@ -67,7 +64,7 @@ def test_a_redelivered_message_of_a_finished_job_does_nothing(sample_stack) -> N
     finished(sample_stack, job, JobStatus.succeeded)
     # The very same message again, as Redis delivers it after a visibility timeout.
     keys = QueueKeys(sample_stack.namespace, "sample")
-    copy = task_message(Celery("t"), keys, job)
+    copy = task_message(keys, job)
     with sample_redis(sample_stack) as client:
         client.lpush(keys.queue_list, copy)
     worker = sample_stack.processes[0]
@@ -78,11 +75,6 @@ def test_a_redelivered_message_of_a_finished_job_does_nothing(sample_stack) -> N
     )
     assert runs(sample_stack, job.id) == 1
     assert read_job(sample_stack, "sample", job.id).attempts == 1
-
-
-def logged(log: str, event: str, job_id: str) -> bool:
-    lines = (json.loads(line) for line in log.splitlines() if line.startswith("{"))
-    return any(line["event"] == event and line.get("job_id") == job_id for line in lines)
 
 
 def test_cancelling_a_running_job_stops_it_at_its_next_progress_report(sample_stack) -> None:

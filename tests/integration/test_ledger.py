@@ -9,7 +9,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import pytest
-from celery import Celery
 
 from services.common.broker import async_client
 from services.common.jobs.keys import QueueKeys
@@ -38,11 +37,9 @@ async def open_ledger(
     redis_url: str, keys: QueueKeys, max_backlog: int = 0
 ) -> AsyncIterator[Ledger]:
     client = async_client(Settings(REDIS_URL=redis_url))
-    celery_app = Celery("sample", set_as_current=False)
     yield Ledger(
         client,
         keys,
-        celery_app,
         idempotency_ttl=60,
         finished_ttl=60,
         max_countdown=600,

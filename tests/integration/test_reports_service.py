@@ -9,7 +9,6 @@ from datetime import timedelta
 import httpx
 import pytest
 import redis
-from celery import Celery
 
 from services.common.jobs.keys import QueueKeys
 from services.common.jobs.message import task_message
@@ -264,7 +263,7 @@ def test_a_report_run_twice_stores_one_result_and_sends_one_mail(
     with redis_client(reports_stack) as client_:
         client_.hset(keys.job(view["id"]), "status", "running")
         job = read_job(reports_stack, "reports", view["id"])
-        client_.lpush(keys.queue_list, task_message(Celery("t"), keys, job))
+        client_.lpush(keys.queue_list, task_message(keys, job))
     again = wait_for_job(client, f"{reports_stack.apis['reports']}/{view['id']}", ALPHA)
     assert again["attempts"] == 2
     assert again["notify_job_id"] == view["notify_job_id"]  # the same email job, not a second

@@ -2,6 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.common.settings import Settings
+from services.email.settings import EmailSettings
 
 
 def test_api_keys_come_comma_separated(monkeypatch) -> None:
@@ -35,3 +36,9 @@ def test_time_limits_must_stay_below_the_visibility_timeout(limits) -> None:
 def test_the_longest_countdown_leaves_room_for_the_task_to_run() -> None:
     settings = Settings(visibility_timeout=600, task_time_limit=300, task_soft_time_limit=250)
     assert settings.max_countdown_seconds == 300
+
+
+def test_an_email_domain_rate_of_zero_is_no_limit_and_below_zero_is_refused() -> None:
+    assert EmailSettings(email_domain_rate=0).email_domain_rate == 0
+    with pytest.raises(ValidationError):
+        EmailSettings(email_domain_rate=-1)

@@ -11,7 +11,6 @@ from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
-from celery import Celery
 from redis.exceptions import WatchError
 
 from services.common.broker import async_client
@@ -65,7 +64,6 @@ class Ledger:
         self,
         client: aioredis.Redis,
         keys: QueueKeys,
-        celery_app: Celery,
         *,
         idempotency_ttl: int,
         finished_ttl: int,
@@ -74,7 +72,6 @@ class Ledger:
     ) -> None:
         self.client = client
         self.keys = keys
-        self.celery_app = celery_app
         self.idempotency_ttl = idempotency_ttl
         self.finished_ttl = finished_ttl
         self.max_countdown = max_countdown
@@ -93,9 +90,7 @@ class Ledger:
             )
         job = _new_job(submission)
         release_at = submission.release_at.timestamp() if submission.release_at else None
-        message = task_message(
-            self.celery_app, self.keys, job, countdown=submission.countdown, due_at=release_at
-        )
+        message = task_message(self.keys, job, countdown=submission.countdown, due_at=release_at)
         idem_key = (
             self.keys.idempotency(submission.tenant, submission.idempotency_key)
             if submission.idempotency_key is not None
@@ -104,7 +99,9 @@ class Ledger:
         reply = await self._enqueue(
             keys=enqueue_keys(self.keys, job.id, idem_key),
             args=enqueue_args(
-                record=job.model_dump(),
+                # What a new job has not got yet (started_at, error, ...) is left out: an absent
+                # field reads as empty, and the record stays smaller.
+                record=job.model_dump(exclude_none=True),
                 message=message,
                 release_at=release_at,
                 max_backlog=self.max_backlog,
@@ -176,7 +173,7 @@ class Ledger:
                     await self.client.zrem(self.keys.dead_letters, job_id)
                     return None
                 job = decode(raw)
-                message = task_message(self.celery_app, self.keys, job)
+                message = task_message(self.keys, job)
                 reset: dict[str, Any] = {
                     "status": JobStatus.queued,
                     "progress": 0.0,
@@ -216,8 +213,6 @@ def ledger_for(client: aioredis.Redis, settings: Settings, service: str) -> Ledg
     return Ledger(
         client,
         QueueKeys(settings.key_namespace, service),
-        # Only builds message headers and bodies; it never connects.
-        Celery(service, set_as_current=False),
         idempotency_ttl=settings.idempotency_ttl_seconds,
         finished_ttl=settings.finished_job_ttl_seconds,
         max_countdown=settings.max_countdown_seconds,
