@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from services.email import compose as compose_module
 from services.email.compose import compose
 from services.email.schemas import MessageIn
 from services.email.smtp import SmtpTarget
@@ -102,3 +103,12 @@ def test_what_the_api_accepts_composes_to_exactly_its_own_headers(to, cc, reply_
 
 def mailboxes(message: EmailMessage, header: str) -> list[str]:
     return [mailbox.addr_spec for mailbox in message[header].addresses] if header in message else []
+
+
+def test_the_boundary_is_one_no_part_contains(monkeypatch) -> None:
+    tokens = iter(["aa", "bb"])
+    monkeypatch.setattr(compose_module.secrets, "token_hex", lambda _: next(tokens))
+    message = compose("job-1", payload(variables={"message": "--=_aa"}), "no-reply@mail.test")
+    assert message.get_boundary() == "=_bb"
+    parsed = message_from_bytes(message.as_bytes(), policy=default)
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
