@@ -113,5 +113,6 @@ def _alive(pid: int) -> bool:
     try:
         # The state follows the command in parentheses, which may itself hold spaces.
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
+    # Gone before the open, or between the open and the read (the kernel answers ESRCH).
+    except (FileNotFoundError, ProcessLookupError):
         return False
