@@ -56,7 +56,7 @@ class JobContext:
     def succeed(self, result: dict[str, Any] | None) -> None:
         """Mark the job succeeded now, for a task whose effect cannot be taken back (a mail
         the server accepted): from this write on, no failure and no redelivery runs it again.
-        What the task returns afterwards is not recorded."""
+        The task should return right after; what it returns is not recorded."""
         self.record_success(result)
         self.succeeded = True
 
@@ -124,8 +124,11 @@ class JobTask(Task):  # type: ignore[type-arg]
         self.ledger.fail(task_id, _describe(exc), dead_letter=True)
 
     def _succeed(self, job_id: str, result: dict[str, Any] | None) -> None:
-        self.ledger.succeed(job_id, result)
-        log.info("job succeeded")
+        outcome = self.ledger.succeed(job_id, result)
+        if outcome.applied:
+            log.info("job succeeded")
+        else:  # cancelled, or failed by its hard time limit, meanwhile: that status stands
+            log.warning("job done after it stopped running", status=outcome.previous)
 
     def _report(self, job_id: str, fraction: float) -> None:
         if self.ledger.progress(job_id, fraction).previous is JobStatus.cancelled:
