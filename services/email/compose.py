@@ -9,6 +9,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import formatdate
+from functools import cache, lru_cache
 from typing import Any
 
 from services.common.headers import check_header_text
@@ -16,18 +17,26 @@ from services.email.templates import render
 
 
 class _HeaderRegistry(HeaderRegistry):
-    """The standard registry, making each header's class once: the standard one makes a new
-    class for every header set, a tenth of the time a message takes to compose and write."""
+    """The standard registry, keeping what it makes. The standard one makes a new class for
+    every header set, and parses every value anew, though the sender and the content headers
+    are the same in every message: most of the time a message took to compose. Those
+    are kept (header objects are immutable, so messages may share them); what differs from
+    one message to the next (recipients, subject, date, id) is parsed each time."""
+
+    _SHARED = frozenset({"from", "mime-version", "content-type", "content-transfer-encoding"})
 
     def __init__(self) -> None:
         super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
+        self._class = cache(super().__getitem__)
+        self._shared = lru_cache(maxsize=64)(super().__call__)
 
     def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        if key not in self._classes:
-            self._classes[key] = super().__getitem__(key)
-        return self._classes[key]
+        return self._class(name.lower())
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if name.lower() in self._SHARED and isinstance(value, str):
+            return self._shared(name, value)
+        return super().__call__(name, value)
 
 
 POLICY = SMTP.clone(raise_on_defect=True, header_factory=_HeaderRegistry())

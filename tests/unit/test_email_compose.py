@@ -112,3 +112,11 @@ def test_the_boundary_is_one_no_part_contains(monkeypatch) -> None:
     assert message.get_boundary() == "=_bb"
     parsed = message_from_bytes(message.as_bytes(), policy=default)
     assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_messages_share_no_header_that_differs_between_them() -> None:
+    first = compose("job-1", payload(to=["a@example.com"]), "one@mail.test")
+    second = compose("job-2", payload(to=["z@example.com"]), "two@other.test")
+    assert (first["From"], first["To"]) == ("one@mail.test", "a@example.com")
+    assert (second["From"], second["To"]) == ("two@other.test", "z@example.com")
+    assert first.get_boundary() != second.get_boundary()
