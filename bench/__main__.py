@@ -30,7 +30,7 @@ SIZES = {
     "connections": 16,
     "drain_jobs": 20_000 if FULL else 4_000,
     "latency_jobs": 500 if FULL else 100,
-    "mail_messages": 5_000 if FULL else 1_000,
+    "mail_messages": 5_000 if FULL else 2_000,
     "queued_jobs": 1_000_000 if FULL else 50_000,
     "ingest_rows": 1_000_000 if FULL else 100_000,
     "report_rows": 1_000_000 if FULL else 100_000,
