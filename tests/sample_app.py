@@ -8,6 +8,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from services.common.broker import sync_client
 from services.common.celery import create_celery_app
+from services.common.jobs.keys import QueueKeys
+from services.common.jobs.model import JobStatus
 from services.common.settings import Settings
 from services.common.tasks import JobContext, RejectedInput, TransientError
 
@@ -60,6 +62,18 @@ def sleepy(context: JobContext) -> dict[str, int]:
         time.sleep(0.1)
     redis.incr(counter_key("done", context.job.id))
     return {"steps": steps}
+
+
+@app.task(name="sample.unheeding")
+def unheeding(context: JobContext) -> None:
+    """Never reports progress, so never hears of a cancel: it waits until its job was
+    cancelled (30 s at most), then marks its effect done."""
+    redis.incr(runs_key(context.job.id))
+    job_key = QueueKeys(settings.key_namespace, "sample").job(context.job.id)
+    deadline = time.monotonic() + 30
+    while redis.hget(job_key, "status") != JobStatus.cancelled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    context.succeed({"effect": "done"})
 
 
 @app.task(name="sample.bad_input")

@@ -92,6 +92,19 @@ def test_cancelling_a_running_job_stops_it_at_its_next_progress_report(sample_st
     assert read_job(sample_stack, "sample", job.id).status is JobStatus.cancelled
 
 
+def test_an_effect_done_after_a_cancel_leaves_the_job_cancelled_and_says_so(sample_stack) -> None:
+    job = submit(sample_stack, "sample.unheeding")
+    wait_until(lambda: runs(sample_stack, job.id) == 1, timeout=30, what="the job to run")
+    assert with_ledger(sample_stack, "sample", lambda ledger: ledger.cancel(job.id)).applied
+    worker = sample_stack.processes[0]
+    wait_until(
+        lambda: logged(worker.output(), "job done after it stopped running", job.id),
+        timeout=30,
+        what="the late effect in the log",
+    )
+    assert read_job(sample_stack, "sample", job.id).status is JobStatus.cancelled
+
+
 def test_a_job_killed_by_the_hard_time_limit_fails_into_the_dead_letters(sample_stack) -> None:
     job = submit(sample_stack, "sample.stubborn")
     failed = finished(sample_stack, job, JobStatus.failed)
