@@ -25,7 +25,7 @@ TURNS = 2
 
 
 def ours(stack: Stack, jobs: int, done_before: int) -> float:
-    """Seconds to submit ``jobs`` and see them succeed; ``done_before`` had already."""
+    """Seconds to submit ``jobs`` and see them succeed, after ``done_before`` earlier ones."""
     settings = Settings(REDIS_URL=stack.redis_url, key_namespace=stack.namespace, max_backlog=0)
 
     async def submit_all() -> None:

@@ -67,7 +67,7 @@ def test_a_slot_is_reserved_with_each_recipient_domain_once() -> None:
     assert sorted(slots.reserved) == ["example.com", "other.test"]
 
 
-def test_without_a_domain_rate_nothing_is_reserved() -> None:
+def test_without_a_domain_rate_the_mail_goes_without_a_slot() -> None:
     mailer = Mailer()
     deliver(context()[0], mailer, None, SENDER)  # type: ignore[arg-type]
     assert len(mailer.sent) == 1
